@@ -1,0 +1,619 @@
+//! Conversations: visitors (end users), chat sessions, messages, feedback
+//! votes, and the Conversations tab's filters.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::content::ContentKind;
+use crate::error::{Error, Validator};
+use crate::ids::{ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId, TicketId, WidgetId};
+use crate::secret::SecretHash;
+use crate::tenant::closed_enum;
+
+/// A visitor of a site: anonymous until the site identifies them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndUser {
+    /// Its id.
+    pub id: EndUserId,
+    /// Its site.
+    pub site_id: SiteId,
+    /// The id the widget made up.
+    pub anonymous_id: String,
+    /// The site's own id for the visitor, once identified.
+    pub external_id: Option<String>,
+    /// Free-form traits (email, plan, …).
+    pub traits: Map<String, Value>,
+    /// Whether `external_id` was signed with the site's identity secret.
+    pub verified: bool,
+    /// First request.
+    pub first_seen_at: DateTime<Utc>,
+    /// Latest request.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl EndUser {
+    /// The `email` trait, when it holds a string.
+    pub fn email_trait(&self) -> Option<&str> {
+        self.traits.get("email").and_then(Value::as_str)
+    }
+}
+
+/// Checks an anonymous or external id: 1–200 characters, no control characters.
+pub fn parse_visitor_id(raw: &str) -> Result<String, String> {
+    let value = crate::text::bounded(raw, 1, 200)?;
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(value)
+}
+
+/// A conversation of one visitor with one widget, with the counters the
+/// Conversations list filters on kept beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSession {
+    /// Its id.
+    pub id: SessionId,
+    /// Its site.
+    pub site_id: SiteId,
+    /// Its widget.
+    pub widget_id: WidgetId,
+    /// Its visitor.
+    pub end_user_id: EndUserId,
+    /// Hash of the session token the widget holds.
+    pub token_hash: SecretHash,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Latest message or vote.
+    pub last_active_at: DateTime<Utc>,
+    /// Messages of every role.
+    pub message_count: u32,
+    /// Questions the visitor asked (for the rate limit).
+    pub question_count: u32,
+    /// UP votes on its assistant messages.
+    pub up_votes: u32,
+    /// DOWN votes on its assistant messages.
+    pub down_votes: u32,
+    /// The ticket opened from it, if any.
+    pub ticket_id: Option<TicketId>,
+    /// The start of its first question, for the list.
+    pub preview: Option<String>,
+}
+
+impl ChatSession {
+    /// Whether a support ticket was opened from it.
+    pub fn escalated(&self) -> bool {
+        self.ticket_id.is_some()
+    }
+
+    /// Whether the visitor may ask one more question under `limit`.
+    pub fn may_ask(&self, limit: u32) -> bool {
+        self.question_count < limit
+    }
+
+    /// Records a visitor's vote change on one of its messages: `old` is the
+    /// message's previous vote, if any.
+    pub fn record_vote(&mut self, old: Option<Vote>, new: Vote, now: DateTime<Utc>) {
+        let (up, down) = vote_counts_after(self.up_votes, self.down_votes, old, new);
+        self.up_votes = up;
+        self.down_votes = down;
+        self.last_active_at = self.last_active_at.max(now);
+    }
+}
+
+/// How many characters of the first question the list shows.
+pub const PREVIEW_CHARS: usize = 120;
+
+/// The list preview of a question.
+pub fn preview_of(question: &str) -> String {
+    question.trim().chars().take(PREVIEW_CHARS).collect()
+}
+
+/// The up/down counters after a message's vote goes from `old` to `new`
+/// (one vote per message; voting again replaces it).
+pub fn vote_counts_after(up: u32, down: u32, old: Option<Vote>, new: Vote) -> (u32, u32) {
+    let (mut up, mut down) = (up, down);
+    match old {
+        Some(Vote::Up) => up = up.saturating_sub(1),
+        Some(Vote::Down) => down = down.saturating_sub(1),
+        None => {}
+    }
+    match new {
+        Vote::Up => up += 1,
+        Vote::Down => down += 1,
+    }
+    (up, down)
+}
+
+closed_enum!(
+    /// Who wrote a message.
+    MessageRole {
+        /// The visitor.
+        User => "USER",
+        /// chatdesk's assistant.
+        Assistant => "ASSISTANT",
+        /// chatdesk itself (notices).
+        System => "SYSTEM",
+    }
+);
+
+closed_enum!(
+    /// Where a message is in its life, or how it failed.
+    MessageStatus {
+        /// The question is being looked at.
+        Analyzing => "ANALYZING",
+        /// Answered with an existing Flow or Tooltip.
+        MatchedContent => "MATCHED_CONTENT",
+        /// Answered with a newly generated Flow.
+        GeneratedContent => "GENERATED_CONTENT",
+        /// The visitor is being walked through content.
+        Navigating => "NAVIGATING",
+        /// Done.
+        Completed => "COMPLETED",
+        /// Answering failed.
+        Failed => "FAILED",
+        /// The session's question limit was reached.
+        RateLimited => "RATE_LIMITED",
+        /// The tenant is out of credits.
+        InsufficientCredits => "INSUFFICIENT_CREDITS",
+    }
+);
+
+impl MessageStatus {
+    /// Whether the status is one of the error statuses.
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Failed | MessageStatus::RateLimited | MessageStatus::InsufficientCredits
+        )
+    }
+
+    /// Whether a message with this status points at a Flow or Tooltip.
+    pub fn references_content(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::MatchedContent | MessageStatus::GeneratedContent
+        )
+    }
+}
+
+/// A link from a message to the content it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRef {
+    /// Flow or Tooltip.
+    pub kind: ContentKind,
+    /// The item.
+    pub id: ContentId,
+    /// Its name when the message was written.
+    pub name: String,
+}
+
+/// One bubble of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Its id.
+    pub id: MessageId,
+    /// Its session.
+    pub session_id: SessionId,
+    /// Its site.
+    pub site_id: SiteId,
+    /// Who wrote it.
+    pub role: MessageRole,
+    /// Its status.
+    pub status: MessageStatus,
+    /// The text.
+    pub content: String,
+    /// The Flow or Tooltip it points at (MATCHED/GENERATED only).
+    pub content_ref: Option<ContentRef>,
+    /// The model that wrote it (assistant messages).
+    pub model: Option<String>,
+    /// Tokens spent writing it (assistant messages).
+    pub tokens_used: Option<u32>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The most characters a visitor's question may have.
+pub const QUESTION_MAX: usize = 2000;
+
+/// Checks a visitor's question: trimmed, 1–2000 characters.
+pub fn parse_question(raw: &str) -> Result<String, Error> {
+    crate::text::bounded(raw, 1, QUESTION_MAX).map_err(|m| Error::invalid("content", m))
+}
+
+closed_enum!(
+    /// A visitor's vote on an assistant message.
+    Vote {
+        /// Thumbs up.
+        Up => "UP",
+        /// Thumbs down.
+        Down => "DOWN",
+    }
+);
+
+closed_enum!(
+    /// What the widget offers after a vote.
+    FollowUp {
+        /// Ask the question another way.
+        Rephrase => "REPHRASE",
+        /// Open a support ticket.
+        OpenTicket => "OPEN_TICKET",
+    }
+);
+
+impl Vote {
+    /// The follow-up choices the widget offers after this vote: none after
+    /// UP; after DOWN, rephrasing or opening a support ticket.
+    pub fn follow_ups(self) -> &'static [FollowUp] {
+        match self {
+            Vote::Up => &[],
+            Vote::Down => &[FollowUp::Rephrase, FollowUp::OpenTicket],
+        }
+    }
+}
+
+/// A visitor's vote on one assistant message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatFeedback {
+    /// Its id.
+    pub id: FeedbackId,
+    /// The message voted on (one vote per message).
+    pub message_id: MessageId,
+    /// The message's session.
+    pub session_id: SessionId,
+    /// The vote.
+    pub vote: Vote,
+    /// First vote.
+    pub created_at: DateTime<Utc>,
+    /// Latest change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Checks that a vote is on an assistant message.
+pub fn check_votable(message: &ChatMessage) -> Result<(), Error> {
+    if message.role == MessageRole::Assistant {
+        Ok(())
+    } else {
+        Err(Error::invalid("messageId", "only assistant messages can be voted on"))
+    }
+}
+
+closed_enum!(
+    /// The Conversations tab's feedback filter.
+    FeedbackKind {
+        /// At least one UP and no DOWN.
+        UpOnly => "UP_ONLY",
+        /// At least one DOWN and no UP.
+        DownOnly => "DOWN_ONLY",
+        /// At least one vote.
+        Either => "EITHER",
+        /// No votes.
+        Neither => "NEITHER",
+    }
+);
+
+/// A condition on one vote counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountIs {
+    /// The counter is 0.
+    Zero,
+    /// The counter is at least 1.
+    Positive,
+}
+
+impl CountIs {
+    fn holds(self, count: u32) -> bool {
+        match self {
+            CountIs::Zero => count == 0,
+            CountIs::Positive => count > 0,
+        }
+    }
+}
+
+/// What a feedback filter asks of a session's vote counters, in a form the
+/// store translates directly to SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteCondition {
+    /// Conditions on `up_votes` and `down_votes`, both must hold.
+    Counts {
+        /// Condition on UP votes.
+        up: Option<CountIs>,
+        /// Condition on DOWN votes.
+        down: Option<CountIs>,
+    },
+    /// At least one vote of either kind (`up > 0 OR down > 0`).
+    AnyVote,
+}
+
+impl VoteCondition {
+    /// Whether counters satisfy the condition.
+    pub fn holds(self, up: u32, down: u32) -> bool {
+        match self {
+            VoteCondition::Counts { up: u, down: d } => {
+                u.is_none_or(|c| c.holds(up)) && d.is_none_or(|c| c.holds(down))
+            }
+            VoteCondition::AnyVote => up > 0 || down > 0,
+        }
+    }
+}
+
+impl FeedbackKind {
+    /// The kind's condition on the vote counters.
+    pub fn condition(self) -> VoteCondition {
+        use CountIs::*;
+        match self {
+            FeedbackKind::UpOnly => VoteCondition::Counts {
+                up: Some(Positive),
+                down: Some(Zero),
+            },
+            FeedbackKind::DownOnly => VoteCondition::Counts {
+                up: Some(Zero),
+                down: Some(Positive),
+            },
+            FeedbackKind::Either => VoteCondition::AnyVote,
+            FeedbackKind::Neither => VoteCondition::Counts {
+                up: Some(Zero),
+                down: Some(Zero),
+            },
+        }
+    }
+
+    /// Whether a session with these counters is of this kind.
+    pub fn matches(self, up: u32, down: u32) -> bool {
+        self.condition().holds(up, down)
+    }
+}
+
+/// A date window: sessions whose `[startedAt, lastActiveAt]` overlaps it.
+/// Either end may be open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DateWindow {
+    /// Start (inclusive).
+    pub from: Option<DateTime<Utc>>,
+    /// End (inclusive).
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl DateWindow {
+    /// A window; `from` must not be after `to`.
+    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<DateWindow, Error> {
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(Error::invalid("from", "must not be after `to`"));
+            }
+        }
+        Ok(DateWindow { from, to })
+    }
+
+    /// Whether a session active over `[started_at, last_active_at]` overlaps
+    /// the window: it started no later than the window ends, and was last
+    /// active no earlier than it starts.
+    pub fn overlaps(&self, started_at: DateTime<Utc>, last_active_at: DateTime<Utc>) -> bool {
+        self.to.is_none_or(|to| started_at <= to) && self.from.is_none_or(|from| last_active_at >= from)
+    }
+}
+
+/// The Conversations tab's filters; every set filter must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    /// Date window.
+    pub window: DateWindow,
+    /// `hasFeedback`: at least one vote (true) or none (false).
+    pub has_feedback: Option<bool>,
+    /// `feedback`: the kind of votes.
+    pub feedback: Option<FeedbackKind>,
+    /// `escalated`: a ticket was opened (true) or not (false).
+    pub escalated: Option<bool>,
+}
+
+impl ConversationFilter {
+    /// Every vote condition the filter sets, `hasFeedback` included
+    /// (true = EITHER, false = NEITHER). A contradictory pair simply matches
+    /// nothing.
+    pub fn vote_conditions(&self) -> Vec<VoteCondition> {
+        let has = self.has_feedback.map(|has| {
+            if has {
+                FeedbackKind::Either
+            } else {
+                FeedbackKind::Neither
+            }
+        });
+        has.into_iter()
+            .chain(self.feedback)
+            .map(FeedbackKind::condition)
+            .collect()
+    }
+
+    /// Whether a session passes the filter (the reference for the store's SQL).
+    pub fn matches(&self, session: &ChatSession) -> bool {
+        self.window.overlaps(session.started_at, session.last_active_at)
+            && self
+                .vote_conditions()
+                .iter()
+                .all(|c| c.holds(session.up_votes, session.down_votes))
+            && self.escalated.is_none_or(|e| session.escalated() == e)
+    }
+}
+
+/// Parses the `traits` object of a session request: at most 50 keys of at
+/// most 100 characters, and at most 8 KiB of JSON.
+pub fn parse_traits(traits: Option<Value>, v: &mut Validator) -> Map<String, Value> {
+    match traits {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(map)) => {
+            let size = serde_json::to_string(&map).map_or(usize::MAX, |s| s.len());
+            if map.len() > 50 || size > 8 * 1024 || map.keys().any(|k| k.chars().count() > 100) {
+                v.push("traits", "must have at most 50 keys of at most 100 characters, 8 KiB in all");
+                Map::new()
+            } else {
+                map
+            }
+        }
+        Some(_) => {
+            v.push("traits", "must be an object");
+            Map::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::builders::a_session;
+    use chrono::TimeZone;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, hour, 0, 0).single().expect("valid time")
+    }
+
+    #[test]
+    fn feedback_kinds() {
+        use FeedbackKind::*;
+        // (up, down, [UP_ONLY, DOWN_ONLY, EITHER, NEITHER])
+        let table = [
+            (0, 0, [false, false, false, true]),
+            (1, 0, [true, false, true, false]),
+            (0, 1, [false, true, true, false]),
+            (2, 3, [false, false, true, false]),
+        ];
+        for (up, down, expected) in table {
+            for (kind, want) in [UpOnly, DownOnly, Either, Neither].into_iter().zip(expected) {
+                assert_eq!(kind.matches(up, down), want, "{kind} up={up} down={down}");
+            }
+        }
+    }
+
+    #[test]
+    fn date_window_overlap() {
+        let window = DateWindow::new(Some(at(10)), Some(at(12))).expect("ordered");
+        // (started, last active, overlaps)
+        let table = [
+            (8, 9, false),   // entirely before
+            (8, 10, true),   // ends at the window's start
+            (9, 11, true),   // runs into it
+            (10, 12, true),  // exactly it
+            (11, 11, true),  // inside
+            (11, 14, true),  // runs out of it
+            (12, 13, true),  // starts at the window's end
+            (8, 14, true),   // spans it
+            (13, 14, false), // entirely after
+        ];
+        for (start, last, expected) in table {
+            assert_eq!(window.overlaps(at(start), at(last)), expected, "{start}-{last}");
+        }
+        let open_start = DateWindow::new(None, Some(at(10))).expect("valid");
+        assert!(open_start.overlaps(at(1), at(2)));
+        assert!(!open_start.overlaps(at(11), at(12)));
+        let open_end = DateWindow::new(Some(at(10)), None).expect("valid");
+        assert!(open_end.overlaps(at(1), at(10)));
+        assert!(!open_end.overlaps(at(1), at(9)));
+        assert!(DateWindow::default().overlaps(at(1), at(2)));
+        assert!(DateWindow::new(Some(at(12)), Some(at(10))).is_err());
+    }
+
+    #[test]
+    fn conversation_filters() {
+        let mut s = a_session().build();
+        s.up_votes = 1;
+        let f = |has_feedback, feedback, escalated| ConversationFilter {
+            window: DateWindow::default(),
+            has_feedback,
+            feedback,
+            escalated,
+        };
+        assert!(f(None, None, None).matches(&s));
+        assert!(f(Some(true), None, None).matches(&s));
+        assert!(!f(Some(false), None, None).matches(&s));
+        assert!(f(None, Some(FeedbackKind::UpOnly), None).matches(&s));
+        assert!(!f(None, Some(FeedbackKind::DownOnly), None).matches(&s));
+        assert!(!f(Some(true), Some(FeedbackKind::Neither), None).matches(&s));
+        assert!(f(None, None, Some(false)).matches(&s));
+        assert!(!f(None, None, Some(true)).matches(&s));
+        s.ticket_id = Some(TicketId(uuid::Uuid::now_v7()));
+        assert!(f(None, None, Some(true)).matches(&s));
+        assert_eq!(f(Some(true), Some(FeedbackKind::UpOnly), None).vote_conditions().len(), 2);
+    }
+
+    #[test]
+    fn votes_replace_each_other() {
+        // (up, down, old, new, expected)
+        let table = [
+            (0, 0, None, Vote::Up, (1, 0)),
+            (0, 0, None, Vote::Down, (0, 1)),
+            (1, 0, Some(Vote::Up), Vote::Down, (0, 1)),
+            (0, 1, Some(Vote::Down), Vote::Up, (1, 0)),
+            (1, 0, Some(Vote::Up), Vote::Up, (1, 0)),
+            (2, 2, Some(Vote::Down), Vote::Down, (2, 2)),
+        ];
+        for (up, down, old, new, expected) in table {
+            assert_eq!(vote_counts_after(up, down, old, new), expected, "{old:?}->{new}");
+        }
+        let mut s = a_session().build();
+        let later = s.last_active_at + chrono::Duration::seconds(30);
+        s.record_vote(None, Vote::Down, later);
+        assert_eq!((s.up_votes, s.down_votes), (0, 1));
+        assert_eq!(s.last_active_at, later);
+    }
+
+    #[test]
+    fn follow_ups() {
+        assert!(Vote::Up.follow_ups().is_empty());
+        assert!(Vote::Down.follow_ups().contains(&FollowUp::OpenTicket));
+    }
+
+    #[test]
+    fn message_statuses() {
+        let errors: Vec<_> = MessageStatus::ALL.iter().filter(|s| s.is_error()).collect();
+        assert_eq!(
+            errors,
+            [&MessageStatus::Failed, &MessageStatus::RateLimited, &MessageStatus::InsufficientCredits]
+        );
+        let refs: Vec<_> = MessageStatus::ALL.iter().filter(|s| s.references_content()).collect();
+        assert_eq!(refs, [&MessageStatus::MatchedContent, &MessageStatus::GeneratedContent]);
+    }
+
+    #[test]
+    fn only_assistant_messages_are_votable() {
+        for role in MessageRole::ALL {
+            let message = ChatMessage {
+                id: MessageId(uuid::Uuid::now_v7()),
+                session_id: SessionId(uuid::Uuid::now_v7()),
+                site_id: SiteId(uuid::Uuid::now_v7()),
+                role: *role,
+                status: MessageStatus::Completed,
+                content: "hi".into(),
+                content_ref: None,
+                model: None,
+                tokens_used: None,
+                created_at: Utc::now(),
+            };
+            assert_eq!(check_votable(&message).is_ok(), *role == MessageRole::Assistant);
+        }
+    }
+
+    #[test]
+    fn rate_limit_and_preview() {
+        let mut s = a_session().build();
+        s.question_count = 19;
+        assert!(s.may_ask(20));
+        s.question_count = 20;
+        assert!(!s.may_ask(20));
+        assert_eq!(preview_of(&format!("  {}", "é".repeat(200))).chars().count(), PREVIEW_CHARS);
+    }
+
+    #[test]
+    fn visitor_ids_and_questions_and_traits() {
+        assert!(parse_visitor_id("anon-1").is_ok());
+        assert!(parse_visitor_id("").is_err());
+        assert!(parse_visitor_id("a\u{0}b").is_err());
+        assert!(parse_visitor_id(&"a".repeat(201)).is_err());
+        assert!(parse_question(" ").is_err());
+        assert!(parse_question(&"q".repeat(2001)).is_err());
+
+        let mut v = Validator::new();
+        let traits = parse_traits(Some(serde_json::json!({"email": "a@b.co"})), &mut v);
+        assert_eq!(traits.get("email"), Some(&serde_json::json!("a@b.co")));
+        parse_traits(Some(serde_json::json!([1])), &mut v);
+        let err = v.finish().expect_err("array rejected");
+        assert_eq!(err.field_errors()[0].field, "traits");
+    }
+}

@@ -1,0 +1,227 @@
+//! Ports: what the use cases need from the outside world. The store, mail
+//! and other adapters implement them; the binary picks which.
+//!
+//! Every method that must be atomic is documented as one transaction.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::content::{ContentFilter, ContentItem};
+use crate::error::Error;
+use crate::ids::{ContentId, MemberId, SiteId, TenantId};
+use crate::secret::{SecretHash, SECRET_BYTES};
+use crate::site::Site;
+use crate::tenant::{Actor, Plan, Tenant, TenantMember};
+use crate::widget::ChatWidget;
+
+#[cfg(feature = "testing")]
+use mockall::automock;
+
+/// The current time.
+#[cfg_attr(feature = "testing", automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// New ids and random bytes for secrets.
+#[cfg_attr(feature = "testing", automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A new, time-ordered (v7) UUID.
+    fn new_id(&self) -> Uuid;
+    /// Random bytes from a cryptographically secure source.
+    fn random_bytes(&self) -> [u8; SECRET_BYTES];
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// UUID v7 ids and operating-system randomness.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn new_id(&self) -> Uuid {
+        Uuid::now_v7()
+    }
+
+    fn random_bytes(&self) -> [u8; SECRET_BYTES] {
+        use rand::RngCore;
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        bytes
+    }
+}
+
+/// A page request of a keyset-paginated list: up to `limit` items after
+/// the cursor `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest<C> {
+    /// How many items (1–100).
+    pub limit: u32,
+    /// The last item of the previous page.
+    pub after: Option<C>,
+}
+
+/// One page of a list and the cursor of its last item when more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T, C> {
+    /// The items, in the list's order.
+    pub items: Vec<T>,
+    /// Set when another page follows.
+    pub next: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row, if
+    /// present, only says another page follows.
+    pub fn from_overfetch(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> C) -> Self {
+        let limit = limit as usize;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more { rows.last().map(cursor_of) } else { None };
+        Page { items: rows, next }
+    }
+}
+
+/// Whether the service can reach what it needs (for `/readyz`).
+#[cfg_attr(feature = "testing", automock)]
+pub trait Readiness: Send + Sync {
+    /// `Ok` when the database answers.
+    fn check(&self) -> Result<(), Error>;
+}
+
+/// Tenants and their plan and credits.
+#[cfg_attr(feature = "testing", automock)]
+pub trait TenantRepository: Send + Sync {
+    /// Stores a new tenant and its first OWNER with the owner's token hash,
+    /// in one transaction.
+    fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        owner: &TenantMember,
+        owner_token: &SecretHash,
+    ) -> Result<(), Error>;
+    /// A tenant by id.
+    fn get_tenant(&self, id: TenantId) -> Result<Tenant, Error>;
+    /// Changes the plan.
+    fn set_plan(&self, id: TenantId, plan: Plan) -> Result<Tenant, Error>;
+    /// Adds (or, negative, removes) credits atomically, keeping the balance
+    /// at or above zero (see [`crate::tenant::add_credits`]).
+    fn add_credits(&self, id: TenantId, delta: i64) -> Result<Tenant, Error>;
+}
+
+/// Team members and their tokens.
+#[cfg_attr(feature = "testing", automock)]
+pub trait MemberRepository: Send + Sync {
+    /// The member holding the token with this hash, with its tenant.
+    fn find_by_token(&self, token: &SecretHash) -> Result<Option<Actor>, Error>;
+    /// The tenant's members, oldest first.
+    fn list_members(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest<MemberId>,
+    ) -> Result<Page<TenantMember, MemberId>, Error>;
+    /// A member of the tenant.
+    fn get_member(&self, tenant: TenantId, id: MemberId) -> Result<TenantMember, Error>;
+    /// Adds a member with its token hash; [`Error::MemberExists`] when the
+    /// email is taken in the tenant.
+    fn insert_member(&self, member: &TenantMember, token: &SecretHash) -> Result<(), Error>;
+    /// The tenant's first OWNER, the fallback ticket recipient.
+    fn first_owner(&self, tenant: TenantId) -> Result<Option<TenantMember>, Error>;
+    /// Removes a member in one transaction that fails with
+    /// [`Error::LastOwner`] when it is the tenant's last OWNER.
+    fn remove_member_keeping_an_owner(&self, tenant: TenantId, id: MemberId) -> Result<(), Error>;
+}
+
+/// Sites.
+#[cfg_attr(feature = "testing", automock)]
+pub trait SiteRepository: Send + Sync {
+    /// Stores a new site in one transaction that first counts the tenant's
+    /// sites and fails with [`Error::PlanLimit`] at `cap` (`None` =
+    /// unlimited); [`Error::SiteExists`] when the tenant has the domain.
+    fn insert_site_within_cap(
+        &self,
+        site: &Site,
+        cap: Option<u32>,
+        plan: Plan,
+    ) -> Result<(), Error>;
+    /// The tenant's sites, oldest first.
+    fn list_sites(&self, tenant: TenantId, page: &PageRequest<SiteId>) -> Result<Page<Site, SiteId>, Error>;
+    /// A site of the tenant; [`Error::NotFound`] for another tenant's.
+    fn get_site(&self, tenant: TenantId, id: SiteId) -> Result<Site, Error>;
+    /// The site whose API key has this hash.
+    fn find_by_api_key(&self, key: &SecretHash) -> Result<Option<Site>, Error>;
+    /// Saves every mutable field of a site of the tenant;
+    /// [`Error::SiteExists`] when the new domain is taken.
+    fn update_site(&self, site: &Site) -> Result<(), Error>;
+    /// Deletes a site of the tenant and everything under it.
+    fn delete_site(&self, tenant: TenantId, id: SiteId) -> Result<(), Error>;
+}
+
+/// Chat widgets (one per site).
+#[cfg_attr(feature = "testing", automock)]
+pub trait WidgetRepository: Send + Sync {
+    /// The site's widget, if it has one.
+    fn get_widget(&self, site: SiteId) -> Result<Option<ChatWidget>, Error>;
+    /// Inserts the widget, or updates the site's existing one.
+    fn save_widget(&self, widget: &ChatWidget) -> Result<(), Error>;
+}
+
+/// The content library.
+#[cfg_attr(feature = "testing", automock)]
+pub trait ContentRepository: Send + Sync {
+    /// Stores a new item.
+    fn insert_content(&self, item: &ContentItem) -> Result<(), Error>;
+    /// The site's items passing `filter`, oldest first.
+    fn list_content(
+        &self,
+        site: SiteId,
+        filter: &ContentFilter,
+        page: &PageRequest<ContentId>,
+    ) -> Result<Page<ContentItem, ContentId>, Error>;
+    /// An item of the site.
+    fn get_content(&self, site: SiteId, id: ContentId) -> Result<ContentItem, Error>;
+    /// Saves an item's status, audiences and `updated_at`.
+    fn update_content(&self, item: &ContentItem) -> Result<(), Error>;
+}
+
+/// An email to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    /// Recipient.
+    pub to: crate::email::Email,
+    /// Where replies go.
+    pub reply_to: Option<crate::email::Email>,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// A stable Message-ID (without angle brackets), so a retried delivery
+    /// is recognisably the same message.
+    pub message_id: String,
+}
+
+/// How a mail was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailOutcome {
+    /// Accepted by the mail service.
+    Sent,
+    /// No mail service is configured; the payload was logged.
+    LoggedOnly,
+}
+
+/// Sends email.
+#[cfg_attr(feature = "testing", automock)]
+pub trait Mailer: Send + Sync {
+    /// Sends one email; an `Err` carries the transport's reason, to record
+    /// and retry.
+    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, String>;
+}

@@ -1,0 +1,212 @@
+//! Secrets: member tokens, site API keys, identity secrets and session
+//! tokens. Each is a high-entropy random string with a visible prefix, shown
+//! to its owner once and stored only as its SHA-256 hash.
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The kinds of secret chatdesk issues, each with its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// A team member's dashboard token.
+    MemberToken,
+    /// A site's API key, used by the widget SDK.
+    SiteKey,
+    /// A site's identity-verification secret.
+    IdentitySecret,
+    /// A chat session's token, held by the widget.
+    SessionToken,
+}
+
+impl SecretKind {
+    /// The visible prefix of secrets of this kind.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SecretKind::MemberToken => "cd_pat_",
+            SecretKind::SiteKey => "cd_live_",
+            SecretKind::IdentitySecret => "cd_ids_",
+            SecretKind::SessionToken => "cd_sess_",
+        }
+    }
+}
+
+/// How many random bytes back a secret (256 bits).
+pub const SECRET_BYTES: usize = 32;
+
+/// How many characters of a secret, after its prefix, are kept for display.
+pub const DISPLAY_CHARS: usize = 6;
+
+/// The SHA-256 hash of a secret, the only form in which it is stored.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    /// Hashes a presented secret.
+    pub fn of(secret: &str) -> SecretHash {
+        SecretHash(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// The hash as lower-case hex (64 characters), as stored.
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Reads a stored hash.
+    pub fn from_hex(value: &str) -> Option<SecretHash> {
+        if value.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (i, byte) in bytes.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(value.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(SecretHash(bytes))
+    }
+
+    /// Whether `secret` hashes to this hash, compared in constant time.
+    pub fn verify(&self, secret: &str) -> bool {
+        SecretHash::of(secret).0.ct_eq(&self.0).into()
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hashes are not secrets, but keep logs short.
+        write!(f, "SecretHash({}…)", &self.to_hex()[..8])
+    }
+}
+
+/// A freshly issued secret: the full value (to show once), its hash (to
+/// store) and its display prefix (to store and show forever).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedSecret {
+    /// The full secret; never stored, never logged.
+    pub plaintext: String,
+    /// Its hash.
+    pub hash: SecretHash,
+    /// The kind prefix plus the first few characters, e.g. `cd_live_3f9a1c`.
+    pub display_prefix: String,
+}
+
+impl IssuedSecret {
+    /// Builds a secret of `kind` from random bytes (see the `IdGenerator` port).
+    pub fn new(kind: SecretKind, random: [u8; SECRET_BYTES]) -> IssuedSecret {
+        let plaintext = format!("{}{}", kind.prefix(), hex(&random));
+        let display_prefix = plaintext[..kind.prefix().len() + DISPLAY_CHARS].to_string();
+        IssuedSecret {
+            hash: SecretHash::of(&plaintext),
+            plaintext,
+            display_prefix,
+        }
+    }
+}
+
+impl fmt::Debug for IssuedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedSecret")
+            .field("plaintext", &"[redacted]")
+            .field("display_prefix", &self.display_prefix)
+            .finish()
+    }
+}
+
+/// Checks a visitor's `userHash` for `external_id` against a site's stored
+/// identity-secret hash.
+///
+/// The site's own server computes `hex(HMAC-SHA256(identitySecret,
+/// externalId))`. HMAC-SHA256 first replaces a key longer than its 64-byte
+/// block with the key's SHA-256, and every identity secret chatdesk issues is
+/// longer than 64 bytes, so keying the HMAC with the stored hash gives the
+/// same value: the secret itself never needs to be kept.
+pub fn verify_user_hash(identity_secret: &SecretHash, external_id: &str, user_hash: &str) -> bool {
+    let expected = user_hash_with_key(identity_secret.as_bytes(), external_id);
+    let presented = user_hash.trim().to_ascii_lowercase();
+    expected.as_bytes().ct_eq(presented.as_bytes()).into()
+}
+
+fn user_hash_with_key(key: &[u8], external_id: &str) -> String {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(external_id.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_secrets_carry_their_prefix_and_verify() {
+        for kind in [
+            SecretKind::MemberToken,
+            SecretKind::SiteKey,
+            SecretKind::IdentitySecret,
+            SecretKind::SessionToken,
+        ] {
+            let secret = IssuedSecret::new(kind, [7u8; SECRET_BYTES]);
+            assert!(secret.plaintext.starts_with(kind.prefix()));
+            assert_eq!(secret.plaintext.len(), kind.prefix().len() + 64);
+            assert_eq!(
+                secret.display_prefix.len(),
+                kind.prefix().len() + DISPLAY_CHARS
+            );
+            assert!(secret.plaintext.starts_with(&secret.display_prefix));
+            assert!(secret.hash.verify(&secret.plaintext));
+            assert!(!secret.hash.verify(&secret.display_prefix));
+            assert!(!format!("{secret:?}").contains(&secret.plaintext));
+        }
+    }
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let hash = SecretHash::of("cd_pat_abc");
+        assert_eq!(SecretHash::from_hex(&hash.to_hex()), Some(hash));
+        assert_eq!(SecretHash::from_hex("zz"), None);
+        assert_eq!(SecretHash::from_hex(&"g".repeat(64)), None);
+    }
+
+    #[test]
+    fn user_hash_keyed_by_the_stored_hash_matches_the_raw_secret() {
+        let secret = IssuedSecret::new(SecretKind::IdentitySecret, [42u8; SECRET_BYTES]);
+        assert!(secret.plaintext.len() > 64, "the equivalence needs > 64 bytes");
+        // What the customer's server computes, with the raw secret.
+        let from_raw = user_hash_with_key(secret.plaintext.as_bytes(), "user-123");
+        assert!(verify_user_hash(&secret.hash, "user-123", &from_raw));
+        assert!(verify_user_hash(
+            &secret.hash,
+            "user-123",
+            &from_raw.to_uppercase()
+        ));
+        assert!(!verify_user_hash(&secret.hash, "user-124", &from_raw));
+        assert!(!verify_user_hash(&secret.hash, "user-123", ""));
+        let other = IssuedSecret::new(SecretKind::IdentitySecret, [1u8; SECRET_BYTES]);
+        assert!(!verify_user_hash(&other.hash, "user-123", &from_raw));
+    }
+
+    #[test]
+    fn known_sha256_vector() {
+        assert_eq!(
+            SecretHash::of("abc").to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

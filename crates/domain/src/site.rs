@@ -1,0 +1,421 @@
+//! Sites: the tenancy boundary, with their domain, name, mapping status,
+//! theme, API key and identity secret.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::email::validate_host;
+use crate::error::Validator;
+use crate::ids::{SiteId, TenantId};
+use crate::secret::SecretHash;
+use crate::tenant::closed_enum;
+
+/// A site's domain: trimmed, lower-cased, at most 253 characters, a valid
+/// host name (no scheme, port or path).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SiteDomain(String);
+
+impl SiteDomain {
+    /// Parses a domain as typed by a user.
+    pub fn parse(raw: &str) -> Result<SiteDomain, String> {
+        let value = raw.trim().to_lowercase();
+        if value.contains("://") {
+            return Err("must be a bare domain like example.com, without http:// or https://".into());
+        }
+        let value = value.strip_suffix('.').unwrap_or(&value).to_string();
+        validate_host(&value)?;
+        Ok(SiteDomain(value))
+    }
+
+    /// The domain.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a browser on `host` is on this site: the domain itself, or,
+    /// when `allow_subdomains`, any host ending in `.` + the domain.
+    pub fn matches_host(&self, host: &str, allow_subdomains: bool) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if host == self.0 {
+            return true;
+        }
+        allow_subdomains
+            && host.len() > self.0.len() + 1
+            && host.ends_with(&self.0)
+            && host.as_bytes()[host.len() - self.0.len() - 1] == b'.'
+    }
+
+    /// Whether an `Origin` header value (`scheme://host[:port]`) is on this
+    /// site. A malformed or opaque (`null`) origin never is.
+    pub fn matches_origin(&self, origin: &str, allow_subdomains: bool) -> bool {
+        origin_host(origin).is_some_and(|host| self.matches_host(&host, allow_subdomains))
+    }
+}
+
+/// The host of an `Origin` header value: `https://app.example.com:8443` →
+/// `app.example.com`. `None` for anything that is not `http(s)://host[:port]`.
+pub fn origin_host(origin: &str) -> Option<String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))?;
+    if rest.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    let host = match rest.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some(_) => return None,
+        None => rest,
+    };
+    let host = host.to_ascii_lowercase();
+    validate_host(&host).ok()?;
+    Some(host)
+}
+
+impl TryFrom<String> for SiteDomain {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        SiteDomain::parse(&value)
+    }
+}
+
+impl From<SiteDomain> for String {
+    fn from(value: SiteDomain) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SiteDomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The most characters a site name may have.
+pub const SITE_NAME_MAX: usize = 20;
+
+/// Checks a site's display name: trimmed, 1–20 characters.
+pub fn parse_site_name(raw: &str) -> Result<String, String> {
+    crate::text::bounded(raw, 1, SITE_NAME_MAX)
+}
+
+closed_enum!(
+    /// How far the mapping of a site's pages has got.
+    MappingStatus {
+        /// Not started.
+        Pending => "PENDING",
+        /// Running.
+        InProgress => "IN_PROGRESS",
+        /// Done; the widget may be published.
+        Completed => "COMPLETED",
+        /// Failed.
+        Failed => "FAILED",
+    }
+);
+
+/// The widget theme a site carries: colours as `#rrggbb` and a font family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Theme {
+    /// Main colour (buttons, header).
+    pub primary_color: String,
+    /// Background colour of the chat panel.
+    pub background_color: String,
+    /// Text colour.
+    pub text_color: String,
+    /// CSS font family.
+    pub font_family: String,
+}
+
+impl Default for Theme {
+    fn default() -> Self {
+        Theme {
+            primary_color: "#4f46e5".into(),
+            background_color: "#ffffff".into(),
+            text_color: "#111827".into(),
+            font_family: "system-ui, sans-serif".into(),
+        }
+    }
+}
+
+impl Theme {
+    /// Checks every field, reporting errors under `field_prefix` (e.g. `theme`).
+    pub fn validate(&self, field_prefix: &str, v: &mut Validator) {
+        for (name, value) in [
+            ("primaryColor", &self.primary_color),
+            ("backgroundColor", &self.background_color),
+            ("textColor", &self.text_color),
+        ] {
+            if !is_hex_color(value) {
+                v.push(
+                    &format!("{field_prefix}.{name}"),
+                    "must be a colour like #1a2b3c",
+                );
+            }
+        }
+        let font = self.font_family.trim();
+        if font.is_empty() || font.chars().count() > 100 || font.contains([';', '{', '}', '<', '>']) {
+            v.push(
+                &format!("{field_prefix}.fontFamily"),
+                "must be a CSS font family of 1–100 characters",
+            );
+        }
+    }
+}
+
+fn is_hex_color(value: &str) -> bool {
+    value.len() == 7
+        && value.starts_with('#')
+        && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A website of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Its id.
+    pub id: SiteId,
+    /// Its tenant.
+    pub tenant_id: TenantId,
+    /// Its domain.
+    pub domain: SiteDomain,
+    /// Display name (≤ 20 characters).
+    pub name: String,
+    /// Whether subdomains of the domain count as the site.
+    pub allow_subdomains: bool,
+    /// Mapping progress.
+    pub mapping_status: MappingStatus,
+    /// The API key's visible prefix, e.g. `cd_live_3f9a1c`.
+    pub api_key_prefix: String,
+    /// The API key's hash.
+    pub api_key_hash: SecretHash,
+    /// The identity secret's hash, once verification is turned on.
+    pub identity_secret_hash: Option<SecretHash>,
+    /// Widget theme.
+    pub theme: Theme,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Site {
+    /// Whether visitors' `externalId`s must be signed with the identity secret.
+    pub fn identity_verification(&self) -> bool {
+        self.identity_secret_hash.is_some()
+    }
+
+    /// Whether the site's pages are mapped, which publishing and pausing
+    /// the widget need.
+    pub fn is_mapped(&self) -> bool {
+        self.mapping_status == MappingStatus::Completed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_are_lower_cased_and_validated() {
+        let table: [(&str, Result<&str, &str>); 8] = [
+            ("Example.COM", Ok("example.com")),
+            ("  shop.example.com ", Ok("shop.example.com")),
+            ("example.com.", Ok("example.com")),
+            ("https://example.com", Err("must be a bare domain like example.com, without http:// or https://")),
+            ("example.com/path", Err("must be a valid host name, like example.com")),
+            ("exa mple.com", Err("must be a valid host name, like example.com")),
+            ("10.0.0.1", Err("must be a host name, not an IP address")),
+            ("", Err("must not be empty")),
+        ];
+        for (raw, expected) in table {
+            let parsed = SiteDomain::parse(raw);
+            assert_eq!(
+                parsed.as_ref().map(SiteDomain::as_str).map_err(String::as_str),
+                expected,
+                "{raw:?}"
+            );
+        }
+        let label = "a".repeat(63);
+        let at_limit = format!("{label}.{label}.{label}.{}", "b".repeat(61));
+        assert_eq!(at_limit.len(), 253);
+        assert!(SiteDomain::parse(&at_limit).is_ok());
+        assert!(SiteDomain::parse(&format!("{at_limit}c")).is_err());
+    }
+
+    #[test]
+    fn subdomain_matching() {
+        let domain = SiteDomain::parse("example.com").expect("valid");
+        // (host, allow_subdomains, matches)
+        let table = [
+            ("example.com", false, true),
+            ("EXAMPLE.com", false, true),
+            ("example.com.", false, true),
+            ("app.example.com", false, false),
+            ("app.example.com", true, true),
+            ("a.b.example.com", true, true),
+            ("badexample.com", true, false),
+            ("example.com.evil.io", true, false),
+            ("xample.com", true, false),
+            (".example.com", true, false),
+            ("other.org", true, false),
+        ];
+        for (host, allow, expected) in table {
+            assert_eq!(domain.matches_host(host, allow), expected, "{host} allow={allow}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let table = [
+            ("https://example.com", Some("example.com")),
+            ("http://App.Example.com:8080", Some("app.example.com")),
+            ("https://example.com:", None),
+            ("https://example.com/path", None),
+            ("https://user@example.com", None),
+            ("ftp://example.com", None),
+            ("null", None),
+            ("https://127.0.0.1", None),
+        ];
+        for (origin, expected) in table {
+            assert_eq!(origin_host(origin).as_deref(), expected, "{origin}");
+        }
+        let domain = SiteDomain::parse("example.com").expect("valid");
+        assert!(domain.matches_origin("https://example.com", false));
+        assert!(!domain.matches_origin("https://www.example.com", false));
+        assert!(domain.matches_origin("https://www.example.com", true));
+        assert!(!domain.matches_origin("null", true));
+    }
+
+    #[test]
+    fn site_names() {
+        assert_eq!(parse_site_name(" Docs "), Ok("Docs".into()));
+        assert!(parse_site_name(&"x".repeat(20)).is_ok());
+        assert_eq!(
+            parse_site_name(&"x".repeat(21)),
+            Err("must be at most 20 characters".into())
+        );
+        assert!(parse_site_name("  ").is_err());
+    }
+
+    #[test]
+    fn themes() {
+        let mut v = Validator::new();
+        Theme::default().validate("theme", &mut v);
+        assert!(v.finish().is_ok());
+
+        let bad = Theme {
+            primary_color: "red".into(),
+            background_color: "#fff".into(),
+            text_color: "#12345g".into(),
+            font_family: "x; color: red".into(),
+        };
+        let mut v = Validator::new();
+        bad.validate("theme", &mut v);
+        let err = v.finish().expect_err("invalid theme");
+        let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["theme.primaryColor", "theme.backgroundColor", "theme.textColor", "theme.fontFamily"]
+        );
+    }
+}
+
+/// A new site as a member sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSiteInput {
+    /// Domain as typed.
+    pub domain: String,
+    /// Display name.
+    pub name: String,
+    /// Whether subdomains count as the site.
+    pub allow_subdomains: bool,
+    /// Widget theme; the default theme when absent.
+    pub theme: Option<Theme>,
+}
+
+/// The validated fields of a new site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSite {
+    /// Domain.
+    pub domain: SiteDomain,
+    /// Display name.
+    pub name: String,
+    /// Whether subdomains count as the site.
+    pub allow_subdomains: bool,
+    /// Widget theme.
+    pub theme: Theme,
+}
+
+impl NewSiteInput {
+    /// Validates every field.
+    pub fn parse(&self) -> Result<NewSite, crate::error::Error> {
+        let mut v = Validator::new();
+        let domain = v.check("domain", SiteDomain::parse(&self.domain));
+        let name = v.check("name", parse_site_name(&self.name));
+        let theme = self.theme.clone().unwrap_or_default();
+        theme.validate("theme", &mut v);
+        v.finish()?;
+        match (domain, name) {
+            (Some(domain), Some(name)) => Ok(NewSite {
+                domain,
+                name,
+                allow_subdomains: self.allow_subdomains,
+                theme,
+            }),
+            _ => Err(crate::error::Error::Internal("site validation lost an error".into())),
+        }
+    }
+}
+
+/// A change to a site's editable fields; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SitePatchInput {
+    /// New domain.
+    pub domain: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New subdomain rule.
+    pub allow_subdomains: Option<bool>,
+    /// New theme.
+    pub theme: Option<Theme>,
+}
+
+impl Site {
+    /// Applies a change after validating every field; returns whether
+    /// anything changed.
+    pub fn apply(&mut self, patch: &SitePatchInput, now: DateTime<Utc>) -> Result<bool, crate::error::Error> {
+        let mut v = Validator::new();
+        let domain = match &patch.domain {
+            Some(d) => v.check("domain", SiteDomain::parse(d)),
+            None => None,
+        };
+        let name = match &patch.name {
+            Some(n) => v.check("name", parse_site_name(n)),
+            None => None,
+        };
+        if let Some(theme) = &patch.theme {
+            theme.validate("theme", &mut v);
+        }
+        v.finish()?;
+        let before = self.clone();
+        if let Some(domain) = domain {
+            self.domain = domain;
+        }
+        if let Some(name) = name {
+            self.name = name;
+        }
+        if let Some(allow) = patch.allow_subdomains {
+            self.allow_subdomains = allow;
+        }
+        if let Some(theme) = &patch.theme {
+            self.theme = theme.clone();
+        }
+        let changed = *self != before;
+        if changed {
+            self.updated_at = now;
+        }
+        Ok(changed)
+    }
+}
