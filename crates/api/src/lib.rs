@@ -1,1 +1,103 @@
-//! placeholder
+//! chatdesk's HTTP API: actix-web routes over the domain's use cases,
+//! bearer-token auth, problem+json errors, CORS for the dashboard, request
+//! ids, and the generated OpenAPI document.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use chatdesk_domain::Chatdesk;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, TracingLogger};
+
+pub use error::ApiError;
+pub use routes::openapi::ApiDoc;
+
+/// HTTP settings.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// Origins the dashboard SPA is served from (exact `scheme://host[:port]`);
+    /// CORS is answered for these and no others.
+    pub dashboard_origins: Vec<String>,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+fn dashboard_cors(origins: &[String]) -> Cors {
+    let allowed: Vec<String> = origins
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_string())
+        .collect();
+    Cors::default()
+        .allowed_origin_fn(move |origin: &HeaderValue, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| allowed.iter().any(|a| a == o))
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers(["x-request-id"])
+        .max_age(600)
+}
+
+/// Registers every route; used by the server and by in-process tests.
+pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        cfg.route("/healthz", web::get().to(routes::health::healthz))
+            .route("/readyz", web::get().to(routes::health::readyz))
+            .route(
+                "/api/v1/openapi.json",
+                web::get().to(routes::openapi::openapi_json),
+            )
+            .service(
+                web::scope("/api/v1")
+                    .wrap(dashboard_cors(&config.dashboard_origins))
+                    .configure(routes::dashboard),
+            )
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::not_found(
+                    "No route matches this path.",
+                ))
+            }));
+    }
+}
+
+/// Builds the server on a bound listener; the caller awaits it.
+pub fn serve(listener: TcpListener, app: Chatdesk, config: ApiConfig) -> std::io::Result<Server> {
+    let app = web::Data::new(app);
+    let workers = config.workers;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app.clone())
+            .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))
+            .configure(configure(&config))
+            // Runs inside the request span, so the id is known.
+            .wrap_fn(|req, srv| {
+                let id = req.extensions().get::<RequestId>().copied();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    if let Some(value) =
+                        id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
+                    {
+                        res.headers_mut()
+                            .insert(header::HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(res)
+                }
+            })
+            .wrap(TracingLogger::<DefaultRootSpanBuilder>::new())
+    })
+    .listen(listener)?;
+    let server = match workers {
+        Some(n) => server.workers(n),
+        None => server,
+    };
+    Ok(server.run())
+}

@@ -1,0 +1,473 @@
+//! JSON shapes of the dashboard API. Domain types never go over the wire
+//! directly; each view is built here from them.
+
+use std::borrow::Cow;
+
+use chatdesk_domain::content::{ContentItem, ContentKind, ContentStatus};
+use chatdesk_domain::site::{MappingStatus, Site, Theme};
+use chatdesk_domain::tenant::{Plan, Role, Tenant, TenantMember};
+use chatdesk_domain::widget::{ChatWidget, WidgetPosition, WidgetStatus};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+use uuid::Uuid;
+
+/// Gives a domain enum an OpenAPI schema listing its values, so the
+/// document is generated from the same `ALL` list the server parses with.
+macro_rules! enum_schema {
+    ($schema:ident, $domain:ty, $doc:literal) => {
+        #[doc = $doc]
+        pub struct $schema;
+
+        impl PartialSchema for $schema {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($doc))
+                    .enum_values(Some(<$domain>::ALL.iter().map(|v| v.as_str())))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $schema {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed(stringify!($schema))
+            }
+        }
+    };
+}
+
+enum_schema!(PlanSchema, Plan, "A tenant's plan.");
+enum_schema!(
+    RoleSchema,
+    Role,
+    "A member's role, weakest first: MEMBER, MANAGER, ADMIN, OWNER."
+);
+enum_schema!(
+    MappingStatusSchema,
+    MappingStatus,
+    "How far the mapping of the site's pages has got."
+);
+enum_schema!(
+    WidgetStatusSchema,
+    WidgetStatus,
+    "Whether the widget is live."
+);
+enum_schema!(
+    WidgetPositionSchema,
+    WidgetPosition,
+    "Where the widget sits on the page."
+);
+enum_schema!(ContentKindSchema, ContentKind, "Flow or Tooltip.");
+enum_schema!(
+    ContentStatusSchema,
+    ContentStatus,
+    "Whether visitors can see the item."
+);
+
+/// A team member.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    /// Member id.
+    pub id: Uuid,
+    /// Email (lower-cased).
+    pub email: String,
+    /// Role.
+    #[schema(value_type = RoleSchema)]
+    pub role: Role,
+    /// When the member was added.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&TenantMember> for MemberView {
+    fn from(m: &TenantMember) -> Self {
+        MemberView {
+            id: m.id.as_uuid(),
+            email: m.email.to_string(),
+            role: m.role,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantView {
+    /// Tenant id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Plan.
+    #[schema(value_type = PlanSchema)]
+    pub plan: Plan,
+    /// AI credits left.
+    pub credits: i64,
+}
+
+impl From<&Tenant> for TenantView {
+    fn from(t: &Tenant) -> Self {
+        TenantView {
+            id: t.id.as_uuid(),
+            name: t.name.clone(),
+            plan: t.plan,
+            credits: t.credits,
+        }
+    }
+}
+
+/// The signed-in member and its tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// The member.
+    pub member: MemberView,
+    /// Its tenant.
+    pub tenant: TenantView,
+}
+
+/// `POST /members` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMember {
+    /// Email of the new member.
+    pub email: String,
+    /// Role to grant; only an OWNER may grant OWNER.
+    #[schema(value_type = RoleSchema)]
+    pub role: String,
+}
+
+/// A new member and its dashboard token, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AddedMember {
+    /// The member.
+    pub member: MemberView,
+    /// Its dashboard token (`cd_pat_…`); not shown again.
+    pub token: String,
+}
+
+/// A site's widget theme.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ThemeView {
+    /// Main colour, `#rrggbb`.
+    #[schema(example = "#4f46e5")]
+    pub primary_color: String,
+    /// Panel background, `#rrggbb`.
+    #[schema(example = "#ffffff")]
+    pub background_color: String,
+    /// Text colour, `#rrggbb`.
+    #[schema(example = "#111827")]
+    pub text_color: String,
+    /// CSS font family (1–100 characters).
+    #[schema(example = "Inter, sans-serif")]
+    pub font_family: String,
+}
+
+impl From<&Theme> for ThemeView {
+    fn from(t: &Theme) -> Self {
+        ThemeView {
+            primary_color: t.primary_color.clone(),
+            background_color: t.background_color.clone(),
+            text_color: t.text_color.clone(),
+            font_family: t.font_family.clone(),
+        }
+    }
+}
+
+impl From<ThemeView> for Theme {
+    fn from(t: ThemeView) -> Self {
+        Theme {
+            primary_color: t.primary_color,
+            background_color: t.background_color,
+            text_color: t.text_color,
+            font_family: t.font_family,
+        }
+    }
+}
+
+/// A site. The full API key is only in the create and regenerate answers.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteView {
+    /// Site id.
+    pub id: Uuid,
+    /// Domain, lower-cased.
+    pub domain: String,
+    /// Display name (≤ 20 characters).
+    pub name: String,
+    /// Whether subdomains of the domain count as the site.
+    pub allow_subdomains: bool,
+    /// Mapping status.
+    #[schema(value_type = MappingStatusSchema)]
+    pub mapping_status: MappingStatus,
+    /// The API key's visible prefix, e.g. `cd_live_3f9a1c`.
+    pub api_key_prefix: String,
+    /// Whether visitors' external ids must be signed (see identity-secret).
+    pub identity_verification: bool,
+    /// Widget theme.
+    pub theme: ThemeView,
+    /// When the site was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Site> for SiteView {
+    fn from(s: &Site) -> Self {
+        SiteView {
+            id: s.id.as_uuid(),
+            domain: s.domain.to_string(),
+            name: s.name.clone(),
+            allow_subdomains: s.allow_subdomains,
+            mapping_status: s.mapping_status,
+            api_key_prefix: s.api_key_prefix.clone(),
+            identity_verification: s.identity_verification(),
+            theme: ThemeView::from(&s.theme),
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+/// `POST /sites` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateSite {
+    /// Bare domain, e.g. `example.com` (lower-cased; ≤ 253 characters).
+    pub domain: String,
+    /// Display name, 1–20 characters.
+    pub name: String,
+    /// Whether subdomains count as the site (default false).
+    #[serde(default)]
+    pub allow_subdomains: bool,
+    /// Widget theme (default theme when absent).
+    pub theme: Option<ThemeView>,
+}
+
+/// A new site and its API key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedSite {
+    /// The site.
+    pub site: SiteView,
+    /// The full API key (`cd_live_…`); not shown again.
+    pub api_key: String,
+}
+
+/// `PATCH /sites/{siteId}` body; absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateSite {
+    /// New domain.
+    pub domain: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New subdomain rule.
+    pub allow_subdomains: Option<bool>,
+    /// New theme (replaces the whole theme).
+    pub theme: Option<ThemeView>,
+}
+
+/// A regenerated API key, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegeneratedKey {
+    /// The full new key; the old one no longer works.
+    pub api_key: String,
+    /// Its visible prefix.
+    pub api_key_prefix: String,
+}
+
+/// A new identity secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedIdentitySecret {
+    /// Sign visitors' external ids with it:
+    /// `userHash = hex(HMAC-SHA256(identitySecret, externalId))`.
+    pub identity_secret: String,
+}
+
+/// `PUT /sites/{siteId}/mapping` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetMapping {
+    /// The new mapping status.
+    #[schema(value_type = MappingStatusSchema)]
+    pub status: String,
+}
+
+/// The chat widget as the Builder shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetView {
+    /// Widget id.
+    pub id: Uuid,
+    /// Its site.
+    pub site_id: Uuid,
+    /// DRAFT, ACTIVE or PAUSED.
+    #[schema(value_type = WidgetStatusSchema)]
+    pub status: WidgetStatus,
+    /// When it was last published.
+    pub published_at: Option<DateTime<Utc>>,
+    /// Greeting.
+    pub welcome_message: String,
+    /// Small print.
+    pub disclaimer: Option<String>,
+    /// Where it sits.
+    #[schema(value_type = WidgetPositionSchema)]
+    pub position: WidgetPosition,
+    /// Support email override (tickets go here instead of the owner).
+    pub support_email: Option<String>,
+    /// Extra system prompt.
+    pub persona: Option<String>,
+    /// Shown when the tenant is out of credits.
+    pub insufficient_credits_message: String,
+    /// Questions per session.
+    pub rate_limit_per_session: u32,
+    /// The theme, taken from the site.
+    pub theme: ThemeView,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl WidgetView {
+    /// The widget with its site's theme.
+    pub fn new(site: &Site, w: &ChatWidget) -> Self {
+        WidgetView {
+            id: w.id.as_uuid(),
+            site_id: w.site_id.as_uuid(),
+            status: w.status,
+            published_at: w.published_at,
+            welcome_message: w.settings.welcome_message.clone(),
+            disclaimer: w.settings.disclaimer.clone(),
+            position: w.settings.position,
+            support_email: w.settings.support_email.as_ref().map(ToString::to_string),
+            persona: w.settings.persona.clone(),
+            insufficient_credits_message: w.settings.insufficient_credits_message.clone(),
+            rate_limit_per_session: w.settings.rate_limit_per_session,
+            theme: ThemeView::from(&site.theme),
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+/// `PUT /sites/{siteId}/widget` body: every Builder field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SaveWidget {
+    /// Greeting, 1–500 characters.
+    pub welcome_message: String,
+    /// Small print, ≤ 500 characters (blank or absent for none).
+    pub disclaimer: Option<String>,
+    /// Position on the page.
+    #[schema(value_type = WidgetPositionSchema)]
+    pub position: String,
+    /// Support email override (blank or absent: tickets go to the owner).
+    pub support_email: Option<String>,
+    /// Extra system prompt, ≤ 2000 characters.
+    pub persona: Option<String>,
+    /// Out-of-credits message, ≤ 500 characters (a default when absent).
+    pub insufficient_credits_message: Option<String>,
+    /// Questions per session, 1–1000 (default 20).
+    pub rate_limit_per_session: Option<i64>,
+}
+
+/// A Flow or Tooltip.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentView {
+    /// Item id.
+    pub id: Uuid,
+    /// Its site.
+    pub site_id: Uuid,
+    /// FLOW or TOOLTIP.
+    #[schema(value_type = ContentKindSchema)]
+    pub kind: ContentKind,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// DRAFT or PUBLISHED.
+    #[schema(value_type = ContentStatusSchema)]
+    pub status: ContentStatus,
+    /// Audiences; "No users" holds an AI-made Flow back from everyone.
+    pub audiences: Vec<String>,
+    /// Whether chatdesk's answer generator made it.
+    pub generated: bool,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ContentItem> for ContentView {
+    fn from(c: &ContentItem) -> Self {
+        ContentView {
+            id: c.id.as_uuid(),
+            site_id: c.site_id.as_uuid(),
+            kind: c.kind,
+            name: c.name.clone(),
+            description: c.description.clone(),
+            status: c.status,
+            audiences: c.audiences.iter().map(ToString::to_string).collect(),
+            generated: c.generated,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// `POST /sites/{siteId}/content` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateContent {
+    /// FLOW or TOOLTIP.
+    #[schema(value_type = ContentKindSchema)]
+    pub kind: String,
+    /// Name, 1–120 characters.
+    pub name: String,
+    /// Description, ≤ 2000 characters.
+    pub description: Option<String>,
+    /// DRAFT (default) or PUBLISHED.
+    #[schema(value_type = Option<ContentStatusSchema>)]
+    pub status: Option<String>,
+    /// Audience names (1–50 characters each, at most 20).
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+/// `PATCH /sites/{siteId}/content/{contentId}` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchContent {
+    /// New status.
+    #[schema(value_type = Option<ContentStatusSchema>)]
+    pub status: Option<String>,
+    /// New audiences (replaces the list; leave out "No users" to re-target
+    /// an AI-made Flow to everyone).
+    pub audiences: Option<Vec<String>>,
+}
+
+macro_rules! list_type {
+    ($name:ident, $item:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Serialize, ToSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            /// This page's items.
+            pub items: Vec<$item>,
+            /// Pass as `cursor` for the next page; null on the last page.
+            pub next_cursor: Option<String>,
+        }
+    };
+}
+
+list_type!(MemberList, MemberView, "A page of members.");
+list_type!(SiteList, SiteView, "A page of sites.");
+list_type!(ContentList, ContentView, "A page of content items.");

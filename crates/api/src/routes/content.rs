@@ -1,0 +1,166 @@
+//! The content library: `/api/v1/sites/{siteId}/content`.
+
+use actix_web::web::{self, Json};
+use actix_web::HttpResponse;
+use chatdesk_domain::content::{
+    Audience, ContentFilter, ContentKind, ContentPatchInput, ContentStatus, NewContentInput,
+};
+use chatdesk_domain::error::{Entity, Validator};
+use chatdesk_domain::ids::ContentId;
+use chatdesk_domain::Chatdesk;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::dto::{ContentList, ContentView, CreateContent, PatchContent};
+use crate::error::{ApiError, Problem};
+use crate::extract::{path_id, run, JsonBody, Member, Paging, QueryParams};
+use crate::routes::next_cursor;
+use crate::routes::sites::site_id;
+
+/// Filters and paging of the content list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ContentQuery {
+    /// Only FLOW or TOOLTIP.
+    #[param(value_type = Option<crate::dto::ContentKindSchema>)]
+    pub kind: Option<String>,
+    /// Only DRAFT or PUBLISHED.
+    #[param(value_type = Option<crate::dto::ContentStatusSchema>)]
+    pub status: Option<String>,
+    /// Only items with this audience (e.g. `No users`).
+    pub audience: Option<String>,
+    /// Items per page, 1–100 (default 25).
+    pub limit: Option<i64>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl ContentQuery {
+    fn filter(&self) -> Result<ContentFilter, ApiError> {
+        let mut v = Validator::new();
+        let kind = self
+            .kind
+            .as_deref()
+            .and_then(|k| v.check("kind", k.parse::<ContentKind>()));
+        let status = self
+            .status
+            .as_deref()
+            .and_then(|s| v.check("status", s.parse::<ContentStatus>()));
+        let audience = self
+            .audience
+            .as_deref()
+            .and_then(|a| v.check("audience", Audience::parse(a)));
+        v.finish()?;
+        Ok(ContentFilter {
+            kind,
+            status,
+            audience,
+        })
+    }
+}
+
+/// The site's Flows and Tooltips, oldest first, filtered.
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}/content", tag = "content", security(("bearer" = [])),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"), ContentQuery),
+    responses(
+        (status = 200, description = "A page of items", body = ContentList),
+        (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    path: web::Path<String>,
+    QueryParams(query): QueryParams<ContentQuery>,
+) -> Result<Json<ContentList>, ApiError> {
+    let site = site_id(&path)?;
+    let filter = query.filter()?;
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page_request::<ContentId>()?;
+    let page = run(&app, move |app| {
+        app.list_content(&actor, site, &filter, &page)
+    })
+    .await?;
+    Ok(Json(ContentList {
+        items: page.items.iter().map(ContentView::from).collect(),
+        next_cursor: next_cursor(page.next),
+    }))
+}
+
+/// Adds a Flow or Tooltip (MANAGER+).
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/content", tag = "content", security(("bearer" = [])),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id")),
+    request_body = CreateContent,
+    responses(
+        (status = 201, description = "The new item", body = ContentView),
+        (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<CreateContent>,
+) -> Result<HttpResponse, ApiError> {
+    let site = site_id(&path)?;
+    let input = NewContentInput {
+        kind: body.kind,
+        name: body.name,
+        description: body.description,
+        status: body.status,
+        audiences: body.audiences,
+    };
+    let item = run(&app, move |app| app.create_content(&actor, site, &input)).await?;
+    Ok(HttpResponse::Created().json(ContentView::from(&item)))
+}
+
+fn ids(path: &(String, String)) -> Result<(chatdesk_domain::ids::SiteId, ContentId), ApiError> {
+    Ok((site_id(&path.0)?, path_id(&path.1, Entity::Content)?))
+}
+
+/// One item.
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id")),
+    responses(
+        (status = 200, description = "The item", body = ContentView),
+        (status = 404, description = "No such item on this site of this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    path: web::Path<(String, String)>,
+) -> Result<Json<ContentView>, ApiError> {
+    let (site, id) = ids(&path)?;
+    let item = run(&app, move |app| app.get_content(&actor, site, id)).await?;
+    Ok(Json(ContentView::from(&item)))
+}
+
+/// Changes an item's status or audiences (MANAGER+). Removing "No users"
+/// from an AI-made Flow re-targets it to everyone.
+#[utoipa::path(patch, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id")),
+    request_body = PatchContent,
+    responses(
+        (status = 200, description = "The item", body = ContentView),
+        (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such item on this site of this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    path: web::Path<(String, String)>,
+    JsonBody(body): JsonBody<PatchContent>,
+) -> Result<Json<ContentView>, ApiError> {
+    let (site, id) = ids(&path)?;
+    let input = ContentPatchInput {
+        status: body.status,
+        audiences: body.audiences,
+    };
+    let item = run(&app, move |app| app.patch_content(&actor, site, id, &input)).await?;
+    Ok(Json(ContentView::from(&item)))
+}

@@ -1,0 +1,19 @@
+//! `GET /api/v1/me`.
+
+use actix_web::web::Json;
+
+use crate::dto::{Me, MemberView, TenantView};
+use crate::extract::Member;
+
+/// The signed-in member, its role and its tenant.
+#[utoipa::path(get, path = "/api/v1/me", tag = "members", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The signed-in member", body = Me),
+        (status = 401, description = "Missing or invalid token", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(Member(actor): Member) -> Json<Me> {
+    Json(Me {
+        member: MemberView::from(&actor.member),
+        tenant: TenantView::from(&actor.tenant),
+    })
+}

@@ -1,0 +1,78 @@
+//! Members and roles: `/api/v1/members`.
+
+use actix_web::web::{self, Json};
+use actix_web::HttpResponse;
+use chatdesk_domain::error::Entity;
+use chatdesk_domain::ids::MemberId;
+use chatdesk_domain::Chatdesk;
+
+use crate::dto::{AddMember, AddedMember, MemberList, MemberView};
+use crate::error::{ApiError, Problem};
+use crate::extract::{path_id, run, JsonBody, Member, Paging, QueryParams};
+use crate::routes::next_cursor;
+
+/// The tenant's members, oldest first.
+#[utoipa::path(get, path = "/api/v1/members", tag = "members", security(("bearer" = [])),
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of members", body = MemberList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    QueryParams(paging): QueryParams<Paging>,
+) -> Result<Json<MemberList>, ApiError> {
+    let page = paging.page_request::<MemberId>()?;
+    let page = run(&app, move |app| app.list_members(&actor, &page)).await?;
+    Ok(Json(MemberList {
+        items: page.items.iter().map(MemberView::from).collect(),
+        next_cursor: next_cursor(page.next),
+    }))
+}
+
+/// Adds a member (ADMIN+; only an OWNER may grant OWNER). The answer
+/// carries the member's token, shown this once.
+#[utoipa::path(post, path = "/api/v1/members", tag = "members", security(("bearer" = [])),
+    request_body = AddMember,
+    responses(
+        (status = 201, description = "The member and its token", body = AddedMember),
+        (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`MEMBER_EXISTS`: the email is already a member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid email or role", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    JsonBody(body): JsonBody<AddMember>,
+) -> Result<HttpResponse, ApiError> {
+    let added = run(&app, move |app| {
+        app.add_member(&actor, &body.email, &body.role)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(AddedMember {
+        member: MemberView::from(&added.value),
+        token: added.secret,
+    }))
+}
+
+/// Removes a member (ADMIN+, not someone of a stronger role, never the
+/// last OWNER).
+#[utoipa::path(delete, path = "/api/v1/members/{memberId}", tag = "members", security(("bearer" = [])),
+    params(("memberId" = uuid::Uuid, Path, description = "Member id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such member in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`LAST_OWNER`: the tenant would have no owner", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove(
+    app: web::Data<Chatdesk>,
+    Member(actor): Member,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: MemberId = path_id(&path, Entity::Member)?;
+    run(&app, move |app| app.remove_member(&actor, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
