@@ -1,0 +1,2 @@
+DROP TABLE tenant_members;
+DROP TABLE tenants;
