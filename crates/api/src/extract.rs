@@ -243,7 +243,7 @@ pub fn encode_cursor(position: &str) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Option<String> {
-    if raw.len() % 2 != 0 || raw.len() > 512 {
+    if !raw.len().is_multiple_of(2) || raw.len() > 512 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..raw.len())

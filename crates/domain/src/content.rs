@@ -92,7 +92,10 @@ impl fmt::Display for Audience {
 /// at most 20.
 pub fn parse_audiences(field: &str, raw: &[String], v: &mut Validator) -> Vec<Audience> {
     if raw.len() > AUDIENCES_MAX {
-        v.push(field, format!("must have at most {AUDIENCES_MAX} audiences"));
+        v.push(
+            field,
+            format!("must have at most {AUDIENCES_MAX} audiences"),
+        );
         return Vec::new();
     }
     let mut out: Vec<Audience> = Vec::with_capacity(raw.len());
@@ -191,7 +194,10 @@ impl ContentItem {
     ) -> Result<ContentItem, Error> {
         let mut v = Validator::new();
         let kind = v.check("kind", input.kind.parse::<ContentKind>());
-        let name = v.check("name", crate::text::bounded(&input.name, 1, CONTENT_NAME_MAX));
+        let name = v.check(
+            "name",
+            crate::text::bounded(&input.name, 1, CONTENT_NAME_MAX),
+        );
         let description = v.check(
             "description",
             crate::text::bounded(
@@ -342,7 +348,9 @@ mod tests {
             ("name", |i| i.name = "x".repeat(121)),
             ("description", |i| i.description = Some("x".repeat(2001))),
             ("status", |i| i.status = Some("LIVE".into())),
-            ("audiences[1]", |i| i.audiences = vec!["ok".into(), " ".into()]),
+            ("audiences[1]", |i| {
+                i.audiences = vec!["ok".into(), " ".into()]
+            }),
         ];
         for (field, mutate) in cases {
             let mut input = new_input();
@@ -404,7 +412,11 @@ mod tests {
         }
         .parse()
         .expect_err("invalid");
-        let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
         assert_eq!(fields, ["status", "audiences[0]"]);
     }
 
@@ -417,11 +429,41 @@ mod tests {
         let admins = Audience::parse("Admins").ok();
         let table = [
             (ContentFilter::default(), true),
-            (ContentFilter { kind: Some(ContentKind::Flow), ..Default::default() }, true),
-            (ContentFilter { kind: Some(ContentKind::Tooltip), ..Default::default() }, false),
-            (ContentFilter { status: Some(ContentStatus::Draft), ..Default::default() }, false),
-            (ContentFilter { audience: admins.clone(), ..Default::default() }, true),
-            (ContentFilter { audience: Some(Audience::no_users()), ..Default::default() }, false),
+            (
+                ContentFilter {
+                    kind: Some(ContentKind::Flow),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                ContentFilter {
+                    kind: Some(ContentKind::Tooltip),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                ContentFilter {
+                    status: Some(ContentStatus::Draft),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                ContentFilter {
+                    audience: admins.clone(),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                ContentFilter {
+                    audience: Some(Audience::no_users()),
+                    ..Default::default()
+                },
+                false,
+            ),
             (
                 ContentFilter {
                     kind: Some(ContentKind::Flow),

@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 use crate::content::ContentKind;
 use crate::error::{Error, Validator};
-use crate::ids::{ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId, TicketId, WidgetId};
+use crate::ids::{
+    ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId, TicketId, WidgetId,
+};
 use crate::secret::SecretHash;
 use crate::tenant::closed_enum;
 
@@ -273,7 +275,10 @@ pub fn check_votable(message: &ChatMessage) -> Result<(), Error> {
     if message.role == MessageRole::Assistant {
         Ok(())
     } else {
-        Err(Error::invalid("messageId", "only assistant messages can be voted on"))
+        Err(Error::invalid(
+            "messageId",
+            "only assistant messages can be voted on",
+        ))
     }
 }
 
@@ -375,7 +380,10 @@ pub struct DateWindow {
 
 impl DateWindow {
     /// A window; `from` must not be after `to`.
-    pub fn new(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<DateWindow, Error> {
+    pub fn new(
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<DateWindow, Error> {
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
                 return Err(Error::invalid("from", "must not be after `to`"));
@@ -388,7 +396,8 @@ impl DateWindow {
     /// the window: it started no later than the window ends, and was last
     /// active no earlier than it starts.
     pub fn overlaps(&self, started_at: DateTime<Utc>, last_active_at: DateTime<Utc>) -> bool {
-        self.to.is_none_or(|to| started_at <= to) && self.from.is_none_or(|from| last_active_at >= from)
+        self.to.is_none_or(|to| started_at <= to)
+            && self.from.is_none_or(|from| last_active_at >= from)
     }
 }
 
@@ -425,7 +434,8 @@ impl ConversationFilter {
 
     /// Whether a session passes the filter (the reference for the store's SQL).
     pub fn matches(&self, session: &ChatSession) -> bool {
-        self.window.overlaps(session.started_at, session.last_active_at)
+        self.window
+            .overlaps(session.started_at, session.last_active_at)
             && self
                 .vote_conditions()
                 .iter()
@@ -442,7 +452,10 @@ pub fn parse_traits(traits: Option<Value>, v: &mut Validator) -> Map<String, Val
         Some(Value::Object(map)) => {
             let size = serde_json::to_string(&map).map_or(usize::MAX, |s| s.len());
             if map.len() > 50 || size > 8 * 1024 || map.keys().any(|k| k.chars().count() > 100) {
-                v.push("traits", "must have at most 50 keys of at most 100 characters, 8 KiB in all");
+                v.push(
+                    "traits",
+                    "must have at most 50 keys of at most 100 characters, 8 KiB in all",
+                );
                 Map::new()
             } else {
                 map
@@ -462,7 +475,9 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(hour: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 1, hour, 0, 0).single().expect("valid time")
+        Utc.with_ymd_and_hms(2026, 1, 1, hour, 0, 0)
+            .single()
+            .expect("valid time")
     }
 
     #[test]
@@ -476,7 +491,10 @@ mod tests {
             (2, 3, [false, false, true, false]),
         ];
         for (up, down, expected) in table {
-            for (kind, want) in [UpOnly, DownOnly, Either, Neither].into_iter().zip(expected) {
+            for (kind, want) in [UpOnly, DownOnly, Either, Neither]
+                .into_iter()
+                .zip(expected)
+            {
                 assert_eq!(kind.matches(up, down), want, "{kind} up={up} down={down}");
             }
         }
@@ -498,7 +516,11 @@ mod tests {
             (13, 14, false), // entirely after
         ];
         for (start, last, expected) in table {
-            assert_eq!(window.overlaps(at(start), at(last)), expected, "{start}-{last}");
+            assert_eq!(
+                window.overlaps(at(start), at(last)),
+                expected,
+                "{start}-{last}"
+            );
         }
         let open_start = DateWindow::new(None, Some(at(10))).expect("valid");
         assert!(open_start.overlaps(at(1), at(2)));
@@ -530,7 +552,12 @@ mod tests {
         assert!(!f(None, None, Some(true)).matches(&s));
         s.ticket_id = Some(TicketId(uuid::Uuid::now_v7()));
         assert!(f(None, None, Some(true)).matches(&s));
-        assert_eq!(f(Some(true), Some(FeedbackKind::UpOnly), None).vote_conditions().len(), 2);
+        assert_eq!(
+            f(Some(true), Some(FeedbackKind::UpOnly), None)
+                .vote_conditions()
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -545,7 +572,11 @@ mod tests {
             (2, 2, Some(Vote::Down), Vote::Down, (2, 2)),
         ];
         for (up, down, old, new, expected) in table {
-            assert_eq!(vote_counts_after(up, down, old, new), expected, "{old:?}->{new}");
+            assert_eq!(
+                vote_counts_after(up, down, old, new),
+                expected,
+                "{old:?}->{new}"
+            );
         }
         let mut s = a_session().build();
         let later = s.last_active_at + chrono::Duration::seconds(30);
@@ -565,10 +596,23 @@ mod tests {
         let errors: Vec<_> = MessageStatus::ALL.iter().filter(|s| s.is_error()).collect();
         assert_eq!(
             errors,
-            [&MessageStatus::Failed, &MessageStatus::RateLimited, &MessageStatus::InsufficientCredits]
+            [
+                &MessageStatus::Failed,
+                &MessageStatus::RateLimited,
+                &MessageStatus::InsufficientCredits
+            ]
         );
-        let refs: Vec<_> = MessageStatus::ALL.iter().filter(|s| s.references_content()).collect();
-        assert_eq!(refs, [&MessageStatus::MatchedContent, &MessageStatus::GeneratedContent]);
+        let refs: Vec<_> = MessageStatus::ALL
+            .iter()
+            .filter(|s| s.references_content())
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                &MessageStatus::MatchedContent,
+                &MessageStatus::GeneratedContent
+            ]
+        );
     }
 
     #[test]
@@ -586,7 +630,10 @@ mod tests {
                 tokens_used: None,
                 created_at: Utc::now(),
             };
-            assert_eq!(check_votable(&message).is_ok(), *role == MessageRole::Assistant);
+            assert_eq!(
+                check_votable(&message).is_ok(),
+                *role == MessageRole::Assistant
+            );
         }
     }
 
@@ -597,7 +644,12 @@ mod tests {
         assert!(s.may_ask(20));
         s.question_count = 20;
         assert!(!s.may_ask(20));
-        assert_eq!(preview_of(&format!("  {}", "é".repeat(200))).chars().count(), PREVIEW_CHARS);
+        assert_eq!(
+            preview_of(&format!("  {}", "é".repeat(200)))
+                .chars()
+                .count(),
+            PREVIEW_CHARS
+        );
     }
 
     #[test]

@@ -103,7 +103,10 @@ mod tests {
     fn emails() {
         let table = [
             ("ada@example.com", Some("ada@example.com")),
-            ("  Ada.Lovelace+x@Example.COM ", Some("ada.lovelace+x@example.com")),
+            (
+                "  Ada.Lovelace+x@Example.COM ",
+                Some("ada.lovelace+x@example.com"),
+            ),
             ("", None),
             ("ada", None),
             ("ada@", None),

@@ -86,7 +86,11 @@ impl<T, C> Page<T, C> {
         let limit = limit as usize;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let next = if more { rows.last().map(cursor_of) } else { None };
+        let next = if more {
+            rows.last().map(cursor_of)
+        } else {
+            None
+        };
         Page { items: rows, next }
     }
 }
@@ -154,7 +158,11 @@ pub trait SiteRepository: Send + Sync {
         plan: Plan,
     ) -> Result<(), Error>;
     /// The tenant's sites, oldest first.
-    fn list_sites(&self, tenant: TenantId, page: &PageRequest<SiteId>) -> Result<Page<Site, SiteId>, Error>;
+    fn list_sites(
+        &self,
+        tenant: TenantId,
+        page: &PageRequest<SiteId>,
+    ) -> Result<Page<Site, SiteId>, Error>;
     /// A site of the tenant; [`Error::NotFound`] for another tenant's.
     fn get_site(&self, tenant: TenantId, id: SiteId) -> Result<Site, Error>;
     /// The site whose API key has this hash.

@@ -144,10 +144,12 @@ fn user_hash_with_key(key: &[u8], external_id: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 #[cfg(test)]
@@ -187,7 +189,10 @@ mod tests {
     #[test]
     fn user_hash_keyed_by_the_stored_hash_matches_the_raw_secret() {
         let secret = IssuedSecret::new(SecretKind::IdentitySecret, [42u8; SECRET_BYTES]);
-        assert!(secret.plaintext.len() > 64, "the equivalence needs > 64 bytes");
+        assert!(
+            secret.plaintext.len() > 64,
+            "the equivalence needs > 64 bytes"
+        );
         // What the customer's server computes, with the raw secret.
         let from_raw = user_hash_with_key(secret.plaintext.as_bytes(), "user-123");
         assert!(verify_user_hash(&secret.hash, "user-123", &from_raw));

@@ -23,7 +23,9 @@ impl SiteDomain {
     pub fn parse(raw: &str) -> Result<SiteDomain, String> {
         let value = raw.trim().to_lowercase();
         if value.contains("://") {
-            return Err("must be a bare domain like example.com, without http:// or https://".into());
+            return Err(
+                "must be a bare domain like example.com, without http:// or https://".into(),
+            );
         }
         let value = value.strip_suffix('.').unwrap_or(&value).to_string();
         validate_host(&value)?;
@@ -156,7 +158,8 @@ impl Theme {
             }
         }
         let font = self.font_family.trim();
-        if font.is_empty() || font.chars().count() > 100 || font.contains([';', '{', '}', '<', '>']) {
+        if font.is_empty() || font.chars().count() > 100 || font.contains([';', '{', '}', '<', '>'])
+        {
             v.push(
                 &format!("{field_prefix}.fontFamily"),
                 "must be a CSS font family of 1–100 characters",
@@ -166,9 +169,7 @@ impl Theme {
 }
 
 fn is_hex_color(value: &str) -> bool {
-    value.len() == 7
-        && value.starts_with('#')
-        && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
+    value.len() == 7 && value.starts_with('#') && value[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A website of a tenant.
@@ -223,16 +224,28 @@ mod tests {
             ("Example.COM", Ok("example.com")),
             ("  shop.example.com ", Ok("shop.example.com")),
             ("example.com.", Ok("example.com")),
-            ("https://example.com", Err("must be a bare domain like example.com, without http:// or https://")),
-            ("example.com/path", Err("must be a valid host name, like example.com")),
-            ("exa mple.com", Err("must be a valid host name, like example.com")),
+            (
+                "https://example.com",
+                Err("must be a bare domain like example.com, without http:// or https://"),
+            ),
+            (
+                "example.com/path",
+                Err("must be a valid host name, like example.com"),
+            ),
+            (
+                "exa mple.com",
+                Err("must be a valid host name, like example.com"),
+            ),
             ("10.0.0.1", Err("must be a host name, not an IP address")),
             ("", Err("must not be empty")),
         ];
         for (raw, expected) in table {
             let parsed = SiteDomain::parse(raw);
             assert_eq!(
-                parsed.as_ref().map(SiteDomain::as_str).map_err(String::as_str),
+                parsed
+                    .as_ref()
+                    .map(SiteDomain::as_str)
+                    .map_err(String::as_str),
                 expected,
                 "{raw:?}"
             );
@@ -262,7 +275,11 @@ mod tests {
             ("other.org", true, false),
         ];
         for (host, allow, expected) in table {
-            assert_eq!(domain.matches_host(host, allow), expected, "{host} allow={allow}");
+            assert_eq!(
+                domain.matches_host(host, allow),
+                expected,
+                "{host} allow={allow}"
+            );
         }
     }
 
@@ -314,10 +331,19 @@ mod tests {
         let mut v = Validator::new();
         bad.validate("theme", &mut v);
         let err = v.finish().expect_err("invalid theme");
-        let fields: Vec<_> = err.field_errors().iter().map(|e| e.field.as_str()).collect();
+        let fields: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
         assert_eq!(
             fields,
-            ["theme.primaryColor", "theme.backgroundColor", "theme.textColor", "theme.fontFamily"]
+            [
+                "theme.primaryColor",
+                "theme.backgroundColor",
+                "theme.textColor",
+                "theme.fontFamily"
+            ]
         );
     }
 }
@@ -364,7 +390,9 @@ impl NewSiteInput {
                 allow_subdomains: self.allow_subdomains,
                 theme,
             }),
-            _ => Err(crate::error::Error::Internal("site validation lost an error".into())),
+            _ => Err(crate::error::Error::Internal(
+                "site validation lost an error".into(),
+            )),
         }
     }
 }
@@ -385,7 +413,11 @@ pub struct SitePatchInput {
 impl Site {
     /// Applies a change after validating every field; returns whether
     /// anything changed.
-    pub fn apply(&mut self, patch: &SitePatchInput, now: DateTime<Utc>) -> Result<bool, crate::error::Error> {
+    pub fn apply(
+        &mut self,
+        patch: &SitePatchInput,
+        now: DateTime<Utc>,
+    ) -> Result<bool, crate::error::Error> {
         let mut v = Validator::new();
         let domain = match &patch.domain {
             Some(d) => v.check("domain", SiteDomain::parse(d)),

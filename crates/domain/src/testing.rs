@@ -182,7 +182,8 @@ pub mod builders {
             position: WidgetPosition::BottomRight,
             support_email: None,
             persona: None,
-            insufficient_credits_message: crate::widget::DEFAULT_INSUFFICIENT_CREDITS_MESSAGE.into(),
+            insufficient_credits_message: crate::widget::DEFAULT_INSUFFICIENT_CREDITS_MESSAGE
+                .into(),
             rate_limit_per_session: crate::widget::DEFAULT_RATE_LIMIT_PER_SESSION,
         }
     }

@@ -36,7 +36,10 @@ mod tests {
         assert_eq!(bounded(" héllo ", 1, 5), Ok("héllo".into()));
         assert!(bounded("héllo!", 1, 5).is_err());
         assert_eq!(bounded("", 1, 5), Err("must not be empty".into()));
-        assert_eq!(bounded("ab", 3, 5), Err("must be at least 3 characters".into()));
+        assert_eq!(
+            bounded("ab", 3, 5),
+            Err("must be at least 3 characters".into())
+        );
     }
 
     #[test]

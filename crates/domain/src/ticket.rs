@@ -147,8 +147,16 @@ mod tests {
         let widget = email("help@example.com");
         let owner = email("owner@example.com");
         let table = [
-            (Some(&widget), Some(&owner), Recipient::WidgetOverride(widget.clone())),
-            (Some(&widget), None, Recipient::WidgetOverride(widget.clone())),
+            (
+                Some(&widget),
+                Some(&owner),
+                Recipient::WidgetOverride(widget.clone()),
+            ),
+            (
+                Some(&widget),
+                None,
+                Recipient::WidgetOverride(widget.clone()),
+            ),
             (None, Some(&owner), Recipient::TenantOwner(owner.clone())),
             (None, None, Recipient::Nobody),
         ];

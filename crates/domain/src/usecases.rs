@@ -67,7 +67,12 @@ impl Chatdesk {
     }
 
     /// Makes a tenant and its first OWNER (CLI).
-    pub fn create_tenant(&self, name: &str, plan: Plan, owner_email: &str) -> Result<CreatedTenant, Error> {
+    pub fn create_tenant(
+        &self,
+        name: &str,
+        plan: Plan,
+        owner_email: &str,
+    ) -> Result<CreatedTenant, Error> {
         let mut v = crate::error::Validator::new();
         let name = v.check("name", parse_tenant_name(name));
         let email = v.check("ownerEmail", Email::parse(owner_email));
@@ -129,13 +134,22 @@ impl Chatdesk {
     // ----- members -----
 
     /// The tenant's members.
-    pub fn list_members(&self, actor: &Actor, page: &PageRequest<MemberId>) -> Result<Page<TenantMember, MemberId>, Error> {
+    pub fn list_members(
+        &self,
+        actor: &Actor,
+        page: &PageRequest<MemberId>,
+    ) -> Result<Page<TenantMember, MemberId>, Error> {
         actor.authorize(Action::Read)?;
         self.members.list_members(actor.tenant_id(), page)
     }
 
     /// Adds a member; returns it with its token (shown once).
-    pub fn add_member(&self, actor: &Actor, email: &str, role: &str) -> Result<WithSecret<TenantMember>, Error> {
+    pub fn add_member(
+        &self,
+        actor: &Actor,
+        email: &str,
+        role: &str,
+    ) -> Result<WithSecret<TenantMember>, Error> {
         actor.authorize(Action::ManageMembers)?;
         let mut v = crate::error::Validator::new();
         let email = v.check("email", Email::parse(email));
@@ -165,13 +179,18 @@ impl Chatdesk {
         actor.authorize(Action::ManageMembers)?;
         let target = self.members.get_member(actor.tenant_id(), id)?;
         authorize_removal(actor.member.role, target.role)?;
-        self.members.remove_member_keeping_an_owner(actor.tenant_id(), id)
+        self.members
+            .remove_member_keeping_an_owner(actor.tenant_id(), id)
     }
 
     // ----- sites -----
 
     /// Creates a site within the plan's cap; returns it with its API key.
-    pub fn create_site(&self, actor: &Actor, input: &NewSiteInput) -> Result<WithSecret<Site>, Error> {
+    pub fn create_site(
+        &self,
+        actor: &Actor,
+        input: &NewSiteInput,
+    ) -> Result<WithSecret<Site>, Error> {
         actor.authorize(Action::EditSites)?;
         let new = input.parse()?;
         let now = self.clock.now();
@@ -191,7 +210,8 @@ impl Chatdesk {
             updated_at: now,
         };
         let plan = actor.tenant.plan;
-        self.sites.insert_site_within_cap(&site, plan.site_cap(), plan)?;
+        self.sites
+            .insert_site_within_cap(&site, plan.site_cap(), plan)?;
         Ok(WithSecret {
             value: site,
             secret: key.plaintext,
@@ -199,7 +219,11 @@ impl Chatdesk {
     }
 
     /// The tenant's sites.
-    pub fn list_sites(&self, actor: &Actor, page: &PageRequest<SiteId>) -> Result<Page<Site, SiteId>, Error> {
+    pub fn list_sites(
+        &self,
+        actor: &Actor,
+        page: &PageRequest<SiteId>,
+    ) -> Result<Page<Site, SiteId>, Error> {
         actor.authorize(Action::Read)?;
         self.sites.list_sites(actor.tenant_id(), page)
     }
@@ -219,7 +243,12 @@ impl Chatdesk {
     }
 
     /// Edits a site's domain, name, subdomain rule or theme.
-    pub fn update_site(&self, actor: &Actor, id: SiteId, patch: &SitePatchInput) -> Result<Site, Error> {
+    pub fn update_site(
+        &self,
+        actor: &Actor,
+        id: SiteId,
+        patch: &SitePatchInput,
+    ) -> Result<Site, Error> {
         let mut site = self.editable_site(actor, id, Action::EditSites)?;
         if site.apply(patch, self.clock.now())? {
             self.sites.update_site(&site)?;
@@ -262,7 +291,11 @@ impl Chatdesk {
     }
 
     /// Issues a new identity secret and turns identity verification on.
-    pub fn issue_identity_secret(&self, actor: &Actor, id: SiteId) -> Result<WithSecret<Site>, Error> {
+    pub fn issue_identity_secret(
+        &self,
+        actor: &Actor,
+        id: SiteId,
+    ) -> Result<WithSecret<Site>, Error> {
         let mut site = self.editable_site(actor, id, Action::EditSites)?;
         let secret = self.issue(SecretKind::IdentitySecret);
         site.identity_secret_hash = Some(secret.hash);
@@ -288,7 +321,12 @@ impl Chatdesk {
 
     /// Creates the site's widget (DRAFT) or updates its settings. Returns
     /// the site, the widget and whether it was created.
-    pub fn save_widget(&self, actor: &Actor, site: SiteId, input: &WidgetSettingsInput) -> Result<(Site, ChatWidget, bool), Error> {
+    pub fn save_widget(
+        &self,
+        actor: &Actor,
+        site: SiteId,
+        input: &WidgetSettingsInput,
+    ) -> Result<(Site, ChatWidget, bool), Error> {
         let site = self.editable_site(actor, site, Action::EditSites)?;
         let settings = input.parse()?;
         let now = self.clock.now();
@@ -340,9 +378,19 @@ impl Chatdesk {
     // ----- content -----
 
     /// Adds a Flow or Tooltip to the site's library.
-    pub fn create_content(&self, actor: &Actor, site: SiteId, input: &NewContentInput) -> Result<ContentItem, Error> {
+    pub fn create_content(
+        &self,
+        actor: &Actor,
+        site: SiteId,
+        input: &NewContentInput,
+    ) -> Result<ContentItem, Error> {
         let site = self.editable_site(actor, site, Action::EditSites)?;
-        let item = ContentItem::create(ContentId(self.ids.new_id()), site.id, input, self.clock.now())?;
+        let item = ContentItem::create(
+            ContentId(self.ids.new_id()),
+            site.id,
+            input,
+            self.clock.now(),
+        )?;
         self.content.insert_content(&item)?;
         Ok(item)
     }
@@ -360,14 +408,25 @@ impl Chatdesk {
     }
 
     /// One item of the site's library.
-    pub fn get_content(&self, actor: &Actor, site: SiteId, id: ContentId) -> Result<ContentItem, Error> {
+    pub fn get_content(
+        &self,
+        actor: &Actor,
+        site: SiteId,
+        id: ContentId,
+    ) -> Result<ContentItem, Error> {
         let site = self.get_site(actor, site)?;
         self.content.get_content(site.id, id)
     }
 
     /// Changes an item's status or audiences (removing "No users"
     /// re-targets an AI-made Flow to everyone).
-    pub fn patch_content(&self, actor: &Actor, site: SiteId, id: ContentId, patch: &ContentPatchInput) -> Result<ContentItem, Error> {
+    pub fn patch_content(
+        &self,
+        actor: &Actor,
+        site: SiteId,
+        id: ContentId,
+        patch: &ContentPatchInput,
+    ) -> Result<ContentItem, Error> {
         let site = self.editable_site(actor, site, Action::EditSites)?;
         let mut item = self.content.get_content(site.id, id)?;
         let patch = patch.parse()?;
@@ -375,5 +434,227 @@ impl Chatdesk {
             self.content.update_content(&item)?;
         }
         Ok(item)
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::builders::*;
+    use crate::testing::*;
+    use crate::widget::WidgetStatus;
+
+    fn site_input() -> NewSiteInput {
+        NewSiteInput {
+            domain: "Docs.Example.com".into(),
+            name: "Docs".into(),
+            allow_subdomains: true,
+            theme: None,
+        }
+    }
+
+    #[test]
+    fn authenticate_rejects_without_a_lookup_when_the_token_cannot_be_ours() {
+        let mut members = MockMemberRepository::new();
+        members.expect_find_by_token().never();
+        let app = ChatdeskBuilder::new().members(members).build();
+        assert_eq!(
+            app.authenticate(None).unwrap_err(),
+            Error::MissingCredentials
+        );
+        assert_eq!(
+            app.authenticate(Some("  ")).unwrap_err(),
+            Error::MissingCredentials
+        );
+        assert_eq!(
+            app.authenticate(Some("cd_live_x")).unwrap_err(),
+            Error::InvalidCredentials
+        );
+    }
+
+    #[test]
+    fn authenticate_looks_up_the_hash() {
+        let actor = an_actor().build();
+        let expected = actor.clone();
+        let mut members = MockMemberRepository::new();
+        members
+            .expect_find_by_token()
+            .withf(|hash| *hash == SecretHash::of("cd_pat_abc"))
+            .return_const(Ok(Some(expected)));
+        let app = ChatdeskBuilder::new().members(members).build();
+        assert_eq!(app.authenticate(Some("cd_pat_abc")).unwrap(), actor);
+    }
+
+    #[test]
+    fn create_site_checks_role_then_passes_the_plan_cap() {
+        let mut sites = MockSiteRepository::new();
+        sites
+            .expect_insert_site_within_cap()
+            .withf(|site, cap, plan| {
+                site.domain.as_str() == "docs.example.com"
+                    && *cap == Some(3)
+                    && *plan == Plan::Starter
+            })
+            .times(1)
+            .return_const(Ok(()));
+        let app = ChatdeskBuilder::new().sites(sites).build();
+
+        let member = an_actor().role(Role::Member).plan(Plan::Starter).build();
+        let err = app.create_site(&member, &site_input()).unwrap_err();
+        assert_eq!(err.code(), "ROLE_TOO_WEAK");
+
+        let manager = an_actor().role(Role::Manager).plan(Plan::Starter).build();
+        let created = app.create_site(&manager, &site_input()).unwrap();
+        assert!(created.secret.starts_with("cd_live_"));
+        assert!(created.secret.starts_with(&created.value.api_key_prefix));
+        assert!(created.value.api_key_hash.verify(&created.secret));
+        assert_eq!(created.value.tenant_id, manager.tenant.id);
+        assert_eq!(created.value.mapping_status, MappingStatus::Pending);
+    }
+
+    #[test]
+    fn another_tenants_site_is_not_found_whatever_the_role() {
+        let mut sites = MockSiteRepository::new();
+        sites
+            .expect_get_site()
+            .return_const(Err(Error::NotFound(Entity::Site)));
+        sites.expect_update_site().never();
+        let app = ChatdeskBuilder::new().sites(sites).build();
+        let weak = an_actor().role(Role::Member).build();
+        let id = SiteId(uuid::Uuid::now_v7());
+        for result in [
+            app.regenerate_api_key(&weak, id).map(|_| ()),
+            app.set_mapping(&weak, id, "COMPLETED").map(|_| ()),
+            app.delete_site(&weak, id),
+            app.publish_widget(&weak, id).map(|_| ()),
+        ] {
+            assert_eq!(result.unwrap_err(), Error::NotFound(Entity::Site));
+        }
+    }
+
+    #[test]
+    fn regenerating_replaces_hash_and_prefix() {
+        let actor = an_actor().role(Role::Manager).build();
+        let site = a_site().tenant_id(actor.tenant.id).build();
+        let old_hash = site.api_key_hash.clone();
+        let mut sites = MockSiteRepository::new();
+        sites.expect_get_site().return_const(Ok(site.clone()));
+        sites
+            .expect_update_site()
+            .withf(move |s| s.api_key_hash != old_hash)
+            .times(1)
+            .return_const(Ok(()));
+        let app = ChatdeskBuilder::new().sites(sites).build();
+        let out = app.regenerate_api_key(&actor, site.id).unwrap();
+        assert!(out.value.api_key_hash.verify(&out.secret));
+        assert_ne!(out.value.api_key_prefix, site.api_key_prefix);
+    }
+
+    #[test]
+    fn mapping_needs_admin_and_a_known_status() {
+        let site = a_site().build();
+        let mut sites = MockSiteRepository::new();
+        sites.expect_get_site().return_const(Ok(site.clone()));
+        sites.expect_update_site().times(1).return_const(Ok(()));
+        let app = ChatdeskBuilder::new().sites(sites).build();
+        let manager = an_actor().role(Role::Manager).build();
+        assert_eq!(
+            app.set_mapping(&manager, site.id, "COMPLETED")
+                .unwrap_err()
+                .code(),
+            "ROLE_TOO_WEAK"
+        );
+        let admin = an_actor().role(Role::Admin).build();
+        let err = app.set_mapping(&admin, site.id, "DONE").unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "status");
+        let updated = app.set_mapping(&admin, site.id, "COMPLETED").unwrap();
+        assert_eq!(updated.mapping_status, MappingStatus::Completed);
+    }
+
+    #[test]
+    fn adding_members_respects_grants() {
+        let mut members = MockMemberRepository::new();
+        members.expect_insert_member().times(1).return_const(Ok(()));
+        let app = ChatdeskBuilder::new().members(members).build();
+        let admin = an_actor().role(Role::Admin).build();
+        let err = app
+            .add_member(&admin, "new@acme.test", "OWNER")
+            .unwrap_err();
+        assert_eq!(err.code(), "ROLE_TOO_WEAK");
+        let err = app.add_member(&admin, "bad", "CHIEF").unwrap_err();
+        let fields: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(fields, ["email", "role"]);
+        let added = app.add_member(&admin, "New@Acme.test", "MANAGER").unwrap();
+        assert_eq!(added.value.email.as_str(), "new@acme.test");
+        assert!(added.secret.starts_with("cd_pat_"));
+    }
+
+    #[test]
+    fn removing_a_stronger_member_is_refused_before_the_store() {
+        let admin = an_actor().role(Role::Admin).build();
+        let owner = a_member()
+            .tenant_id(admin.tenant.id)
+            .role(Role::Owner)
+            .build();
+        let mut members = MockMemberRepository::new();
+        members.expect_get_member().return_const(Ok(owner.clone()));
+        members.expect_remove_member_keeping_an_owner().never();
+        let app = ChatdeskBuilder::new().members(members).build();
+        assert_eq!(
+            app.remove_member(&admin, owner.id).unwrap_err().code(),
+            "ROLE_TOO_WEAK"
+        );
+    }
+
+    #[test]
+    fn saving_a_widget_creates_a_draft_then_keeps_its_status() {
+        let actor = an_actor().role(Role::Manager).build();
+        let site = a_site().tenant_id(actor.tenant.id).build();
+        let existing = a_widget()
+            .site_id(site.id)
+            .status(WidgetStatus::Active)
+            .build();
+        let mut sites = MockSiteRepository::new();
+        sites.expect_get_site().return_const(Ok(site.clone()));
+        let mut widgets = MockWidgetRepository::new();
+        let mut seq = mockall::Sequence::new();
+        widgets
+            .expect_get_widget()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_const(Ok(None));
+        widgets
+            .expect_save_widget()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_const(Ok(()));
+        widgets
+            .expect_get_widget()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_const(Ok(Some(existing.clone())));
+        widgets
+            .expect_save_widget()
+            .times(1)
+            .in_sequence(&mut seq)
+            .return_const(Ok(()));
+        let app = ChatdeskBuilder::new().sites(sites).widgets(widgets).build();
+        let input = WidgetSettingsInput {
+            welcome_message: "Hello".into(),
+            position: "TOP_LEFT".into(),
+            ..Default::default()
+        };
+        let (_, created, was_created) = app.save_widget(&actor, site.id, &input).unwrap();
+        assert!(was_created);
+        assert_eq!(created.status, WidgetStatus::Draft);
+        let (_, updated, was_created) = app.save_widget(&actor, site.id, &input).unwrap();
+        assert!(!was_created);
+        assert_eq!(updated.id, existing.id);
+        assert_eq!(updated.status, WidgetStatus::Active);
+        assert_eq!(updated.settings.welcome_message, "Hello");
     }
 }

@@ -143,16 +143,20 @@ impl WidgetSettingsInput {
             insufficient_credits_message,
             rate_limit_per_session,
         ) {
-            (Some(w), Some(d), Some(p), Some(s), Some(pe), Some(i), Some(r)) => Ok(WidgetSettings {
-                welcome_message: w,
-                disclaimer: d,
-                position: p,
-                support_email: s,
-                persona: pe,
-                insufficient_credits_message: i,
-                rate_limit_per_session: r,
-            }),
-            _ => Err(Error::Internal("widget settings validation lost an error".into())),
+            (Some(w), Some(d), Some(p), Some(s), Some(pe), Some(i), Some(r)) => {
+                Ok(WidgetSettings {
+                    welcome_message: w,
+                    disclaimer: d,
+                    position: p,
+                    support_email: s,
+                    persona: pe,
+                    insufficient_credits_message: i,
+                    rate_limit_per_session: r,
+                })
+            }
+            _ => Err(Error::Internal(
+                "widget settings validation lost an error".into(),
+            )),
         }
     }
 }
@@ -178,7 +182,12 @@ pub struct ChatWidget {
 
 impl ChatWidget {
     /// A new DRAFT widget.
-    pub fn new(id: WidgetId, site_id: SiteId, settings: WidgetSettings, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        id: WidgetId,
+        site_id: SiteId,
+        settings: WidgetSettings,
+        now: DateTime<Utc>,
+    ) -> Self {
         ChatWidget {
             id,
             site_id,
@@ -285,13 +294,19 @@ mod tests {
             ("welcomeMessage", |i| i.welcome_message = "x".repeat(501)),
             ("disclaimer", |i| i.disclaimer = Some("x".repeat(501))),
             ("position", |i| i.position = "MIDDLE".into()),
-            ("supportEmail", |i| i.support_email = Some("not-an-email".into())),
+            ("supportEmail", |i| {
+                i.support_email = Some("not-an-email".into())
+            }),
             ("persona", |i| i.persona = Some("x".repeat(2001))),
             ("insufficientCreditsMessage", |i| {
                 i.insufficient_credits_message = Some("x".repeat(501))
             }),
-            ("rateLimitPerSession", |i| i.rate_limit_per_session = Some(0)),
-            ("rateLimitPerSession", |i| i.rate_limit_per_session = Some(1001)),
+            ("rateLimitPerSession", |i| {
+                i.rate_limit_per_session = Some(0)
+            }),
+            ("rateLimitPerSession", |i| {
+                i.rate_limit_per_session = Some(1001)
+            }),
         ];
         for (field, mutate) in cases {
             let mut i = input();
@@ -305,7 +320,10 @@ mod tests {
         ok.support_email = Some(" Help@Example.com ".into());
         let settings = ok.parse().expect("valid");
         assert_eq!(settings.rate_limit_per_session, 1000);
-        assert_eq!(settings.support_email.map(String::from), Some("help@example.com".into()));
+        assert_eq!(
+            settings.support_email.map(String::from),
+            Some("help@example.com".into())
+        );
     }
 
     #[test]
@@ -348,7 +366,9 @@ mod tests {
         let site = a_site().mapping_status(MappingStatus::Completed).build();
         let mut widget = a_widget().build();
         widget.publish(&site, now).expect("mapped");
-        widget.pause(&site, now + chrono::Duration::seconds(5)).expect("mapped");
+        widget
+            .pause(&site, now + chrono::Duration::seconds(5))
+            .expect("mapped");
         assert_eq!(widget.status, WidgetStatus::Paused);
         assert_eq!(widget.published_at, Some(now));
     }
@@ -359,7 +379,13 @@ mod tests {
         use MappingStatus::*;
         use WidgetStatus::*;
         // (mapping, plan, widget status or no widget, expected)
-        let table: [(MappingStatus, Plan, Option<WidgetStatus>, Result<(), GateClosed>); 12] = [
+        type Case = (
+            MappingStatus,
+            Plan,
+            Option<WidgetStatus>,
+            Result<(), GateClosed>,
+        );
+        let table: [Case; 12] = [
             (Pending, Plan::Free, None, Err(SiteNotMapped)),
             (InProgress, Plan::Pro, Some(Active), Err(SiteNotMapped)),
             (Failed, Plan::Enterprise, Some(Active), Err(SiteNotMapped)),
