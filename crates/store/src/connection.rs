@@ -1,0 +1,279 @@
+//! One connection type over PostgreSQL and SQLite, picked from the URL
+//! scheme, and the r2d2 manager that makes and checks them.
+
+use std::path::Path;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+
+use crate::error::{redact_url, scrub, StoreError};
+
+/// A connection to either backend; the repositories' queries are written
+/// once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    /// PostgreSQL.
+    Pg(PgConnection),
+    /// SQLite.
+    Sqlite(SqliteConnection),
+}
+
+/// The database backends chatdesk runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL: `postgres://…` or `postgresql://…`.
+    Postgres,
+    /// SQLite: `sqlite://PATH`.
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend's name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// Which backend a database URL names, from its scheme.
+pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else if lower.starts_with("sqlite://") {
+        Ok(Backend::Sqlite)
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// The path of a `sqlite://PATH` URL.
+fn sqlite_path(url: &str) -> Result<&str, StoreError> {
+    let trimmed = url.trim_start();
+    match trimmed.get(..9) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("sqlite://") => {
+            let path = &trimmed[9..];
+            if path.is_empty() {
+                Err(StoreError::UnsupportedUrl(redact_url(url)))
+            } else {
+                Ok(path)
+            }
+        }
+        _ => Err(StoreError::UnsupportedUrl(redact_url(url))),
+    }
+}
+
+/// Run on every SQLite connection: wait for locks rather than fail, WAL for
+/// concurrent readers, and enforce foreign keys (off by default in SQLite).
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = ON;";
+
+/// Opens one connection, choosing the backend from the URL's scheme, so a
+/// failure reports the real cause (e.g. a wrong password) rather than
+/// "no backend accepted the URL". SQLite: creates the file (and its
+/// directory) if missing, and applies the connection PRAGMAs.
+pub fn connect(database_url: &str) -> Result<DbConnection, StoreError> {
+    open(database_url, SqliteOpen::CreateIfMissing)
+}
+
+/// Whether a SQLite connection may create the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqliteOpen {
+    /// Create the file and its directory when missing.
+    CreateIfMissing,
+    /// Open the existing file only: the pool's connections, made after the
+    /// store has created it, never silently start an empty database when
+    /// the file has been removed.
+    ExistingOnly,
+}
+
+pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection, StoreError> {
+    let connect_error = |cause: String| StoreError::Connect {
+        url: redact_url(database_url),
+        cause: scrub(&cause, database_url),
+    };
+    match backend_of(database_url)? {
+        Backend::Postgres => PgConnection::establish(database_url.trim_start())
+            .map(DbConnection::Pg)
+            .map_err(|e| connect_error(e.to_string())),
+        Backend::Sqlite => {
+            let path = sqlite_path(database_url)?;
+            let target = match mode {
+                SqliteOpen::CreateIfMissing => {
+                    if let Some(dir) = Path::new(path).parent() {
+                        if !dir.as_os_str().is_empty() && !dir.exists() {
+                            std::fs::create_dir_all(dir).map_err(|source| {
+                                StoreError::CreateDir {
+                                    path: dir.to_path_buf(),
+                                    source,
+                                }
+                            })?;
+                        }
+                    }
+                    path.to_string()
+                }
+                // diesel opens SQLite with SQLITE_OPEN_URI, so a `file:` URI
+                // with `mode=rw` opens without creating.
+                SqliteOpen::ExistingOnly => format!("file:{}?mode=rw", uri_path(path)),
+            };
+            let mut conn =
+                SqliteConnection::establish(&target).map_err(|e| connect_error(e.to_string()))?;
+            conn.batch_execute(SQLITE_PRAGMAS)
+                .map_err(|e| connect_error(format!("setting the connection PRAGMAs: {e}")))?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// A file path percent-encoded for a SQLite `file:` URI.
+fn uri_path(path: &str) -> String {
+    use std::fmt::Write;
+    path.bytes()
+        .fold(String::with_capacity(path.len()), |mut out, b| {
+            if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+            out
+        })
+}
+
+impl DbConnection {
+    /// The connection's backend.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Pg(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Runs `f` in a transaction meant to write. On SQLite it starts with
+/// `BEGIN IMMEDIATE`, taking the write lock up front: a deferred
+/// transaction that reads and then writes can fail with `SQLITE_BUSY` when
+/// another writer got in between, and `busy_timeout` does not help there.
+/// On PostgreSQL it is an ordinary transaction; rows a decision depends on
+/// are locked with `SELECT … FOR UPDATE` inside it.
+pub(crate) fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConnection::Pg(_) => conn.transaction(f),
+        DbConnection::Sqlite(sqlite) => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => {
+                    <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
+                    Err(error)
+                }
+            }
+        }
+    }
+}
+
+/// Makes and checks pooled connections.
+pub(crate) struct ConnectionManager {
+    url: String,
+}
+
+impl ConnectionManager {
+    pub(crate) fn new(database_url: &str) -> Self {
+        ConnectionManager {
+            url: database_url.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionManager")
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+impl r2d2::ManageConnection for ConnectionManager {
+    type Connection = DbConnection;
+    type Error = StoreError;
+
+    fn connect(&self) -> Result<DbConnection, StoreError> {
+        open(&self.url, SqliteOpen::ExistingOnly)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), StoreError> {
+        conn.ping().map_err(StoreError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Logs the pool's background connection failures through `tracing`.
+#[derive(Debug)]
+pub(crate) struct TracingErrorHandler;
+
+impl r2d2::HandleError<StoreError> for TracingErrorHandler {
+    fn handle_error(&self, error: StoreError) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_from_url_schemes() {
+        let table = [
+            ("postgres://u@h/d", Some(Backend::Postgres)),
+            ("postgresql://u@h/d", Some(Backend::Postgres)),
+            ("POSTGRES://u@h/d", Some(Backend::Postgres)),
+            ("sqlite://./data/x.sqlite3", Some(Backend::Sqlite)),
+            ("sqlite:///tmp/x.sqlite3", Some(Backend::Sqlite)),
+            ("mysql://u:pw@h/d", None),
+            ("./data/x.sqlite3", None),
+            ("", None),
+        ];
+        for (url, expected) in table {
+            assert_eq!(backend_of(url).ok(), expected, "{url}");
+        }
+        let err = backend_of("mysql://u:pw@h/d").expect_err("unsupported");
+        let message = err.to_string();
+        assert!(message.contains("mysql://u:***@h/d"), "{message}");
+        assert!(!message.contains("pw"), "{message}");
+    }
+
+    #[test]
+    fn sqlite_uri_paths_are_percent_encoded() {
+        assert_eq!(
+            uri_path("/tmp/a b/c?d#e%.sqlite3"),
+            "/tmp/a%20b/c%3Fd%23e%25.sqlite3"
+        );
+        assert_eq!(
+            uri_path("./data/chatdesk.sqlite3"),
+            "./data/chatdesk.sqlite3"
+        );
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://./data/x").ok(), Some("./data/x"));
+        assert_eq!(sqlite_path("sqlite:///tmp/x").ok(), Some("/tmp/x"));
+        assert!(sqlite_path("sqlite://").is_err());
+    }
+}
