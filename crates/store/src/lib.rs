@@ -1,1 +1,139 @@
-//! placeholder
+//! chatdesk's storage: the diesel schema, the mapping between rows and
+//! domain types, the repositories implementing the domain's ports, an r2d2
+//! pool and embedded migrations, on PostgreSQL and SQLite alike.
+//!
+//! ```no_run
+//! use chatdesk_store::{default_sqlite_url, Store};
+//!
+//! let store = Store::open(default_sqlite_url(), 8)?;
+//! let applied = store.run_migrations()?;
+//! # Ok::<(), chatdesk_store::StoreError>(())
+//! ```
+//!
+//! The backend is chosen from the URL's scheme (`postgres://`,
+//! `postgresql://` or `sqlite://PATH`). Only portable column types are
+//! used (ids and JSON as text, instants as UTC `TIMESTAMP`s), so one set of
+//! queries serves both backends; the few dialect-specific statements
+//! (row locks, advisory locks, JSON membership) match on the backend.
+
+mod connection;
+mod error;
+mod migrate;
+mod repo;
+mod rows;
+pub mod schema;
+#[doc(hidden)]
+pub mod testing;
+
+use std::time::Duration;
+
+use chatdesk_domain::ports::Readiness;
+use diesel::RunQueryDsl;
+
+pub use connection::{backend_of, connect, Backend, DbConnection};
+pub use error::{redact_url, StoreError};
+pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+
+use connection::{ConnectionManager, TracingErrorHandler};
+
+/// The database used when none is configured: a SQLite file under `./data`.
+pub fn default_sqlite_url() -> &'static str {
+    "sqlite://./data/chatdesk.sqlite3"
+}
+
+/// The names of every migration of a backend's tree, in the order they apply.
+pub fn migration_names(backend: Backend) -> Vec<String> {
+    match backend {
+        Backend::Postgres => migrate::all_names::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS),
+        Backend::Sqlite => migrate::all_names::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS),
+    }
+}
+
+/// How long a caller waits for a pooled connection.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the readiness probe waits for one.
+const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Pool = r2d2::Pool<ConnectionManager>;
+pub(crate) type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// The database: a connection pool and the repositories on it. Cheap to
+/// clone; clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    backend: Backend,
+    url: std::sync::Arc<str>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("url", &redact_url(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a pool of up to `max_connections` connections to the database
+    /// at `database_url`. One connection is made right away, so a wrong URL,
+    /// password or path fails here with its real cause.
+    pub fn open(database_url: &str, max_connections: u32) -> Result<Store, StoreError> {
+        let backend = backend_of(database_url)?;
+        // Fail fast, with the driver's own message, before the pool starts
+        // retrying in the background.
+        drop(connect(database_url)?);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(TracingErrorHandler))
+            .build(ConnectionManager::new(database_url))
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        tracing::info!(
+            backend = backend.name(),
+            url = %redact_url(database_url),
+            max_connections,
+            "opened the database"
+        );
+        Ok(Store {
+            pool,
+            backend,
+            url: database_url.into(),
+        })
+    }
+
+    /// The backend the store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the pending migrations and returns their names (empty when
+    /// the database is up to date). On PostgreSQL they run under an
+    /// advisory lock, so replicas starting together take turns.
+    pub fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
+        // A connection of its own: the session-level advisory lock goes
+        // with it even if unlocking fails.
+        let mut conn = connect(&self.url)?;
+        migrate::run(&mut conn)
+    }
+
+    /// A pooled connection.
+    pub(crate) fn conn(&self) -> Result<PooledConnection, StoreError> {
+        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+    }
+}
+
+impl Readiness for Store {
+    fn check(&self) -> Result<(), chatdesk_domain::Error> {
+        let mut conn = self
+            .pool
+            .get_timeout(READINESS_TIMEOUT)
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        diesel::sql_query("SELECT 1")
+            .execute(&mut *conn)
+            .map_err(StoreError::Query)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The content library: Flows and Tooltips of a site.
+
+use chatdesk_domain::content::{ContentFilter, ContentItem};
+use chatdesk_domain::ids::{ContentId, SiteId};
+use chatdesk_domain::ports::{ContentRepository, Page, PageRequest};
+use chatdesk_domain::{Entity, Error};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use super::{convert, overfetch, violates_foreign_key};
+use crate::connection::Backend;
+use crate::rows::{audiences_json, to_db_time, ContentRow};
+use crate::schema::content_items;
+use crate::{Store, StoreError};
+
+impl ContentRepository for Store {
+    fn insert_content(&self, item: &ContentItem) -> Result<(), Error> {
+        let row = ContentRow::from_domain(item)?;
+        let mut conn = self.conn()?;
+        match diesel::insert_into(content_items::table)
+            .values(&row)
+            .execute(&mut conn)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if violates_foreign_key(&e) => Err(Error::NotFound(Entity::Site)),
+            Err(e) => Err(StoreError::Query(e).into()),
+        }
+    }
+
+    fn list_content(
+        &self,
+        site: SiteId,
+        filter: &ContentFilter,
+        page: &PageRequest<ContentId>,
+    ) -> Result<Page<ContentItem, ContentId>, Error> {
+        let mut conn = self.conn()?;
+        let mut query = content_items::table
+            .filter(content_items::site_id.eq(site.to_string()))
+            .select(ContentRow::as_select())
+            .order(content_items::id.asc())
+            .limit(overfetch(page.limit))
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(content_items::id.gt(after.to_string()));
+        }
+        if let Some(kind) = filter.kind {
+            query = query.filter(content_items::kind.eq(kind.as_str()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(content_items::status.eq(status.as_str()));
+        }
+        if let Some(audience) = &filter.audience {
+            // Exact membership in the JSON array, by each backend's JSON
+            // functions: no pattern matching, so names with `%`, `_`,
+            // quotes or commas cannot match the wrong item.
+            let name = audience.as_str().to_string();
+            query = match self.backend() {
+                Backend::Postgres => query.filter(
+                    sql::<Bool>("(content_items.audiences::jsonb ? ")
+                        .bind::<Text, _>(name)
+                        .sql(")"),
+                ),
+                Backend::Sqlite => query.filter(
+                    sql::<Bool>(
+                        "EXISTS (SELECT 1 FROM json_each(content_items.audiences) AS audience \
+                         WHERE audience.type = 'text' AND audience.value = ",
+                    )
+                    .bind::<Text, _>(name)
+                    .sql(")"),
+                ),
+            };
+        }
+        let rows = query.load(&mut conn).map_err(StoreError::Query)?;
+        let items = convert(rows, ContentRow::into_domain)?;
+        Ok(Page::from_overfetch(items, page.limit, |item| item.id))
+    }
+
+    fn get_content(&self, site: SiteId, id: ContentId) -> Result<ContentItem, Error> {
+        let mut conn = self.conn()?;
+        let row = content_items::table
+            .filter(content_items::site_id.eq(site.to_string()))
+            .filter(content_items::id.eq(id.to_string()))
+            .select(ContentRow::as_select())
+            .first(&mut conn)
+            .optional()
+            .map_err(StoreError::Query)?;
+        match row {
+            Some(row) => Ok(row.into_domain()?),
+            None => Err(Error::NotFound(Entity::Content)),
+        }
+    }
+
+    fn update_content(&self, item: &ContentItem) -> Result<(), Error> {
+        let audiences = audiences_json(&item.audiences)?;
+        let mut conn = self.conn()?;
+        let updated = diesel::update(
+            content_items::table
+                .filter(content_items::site_id.eq(item.site_id.to_string()))
+                .filter(content_items::id.eq(item.id.to_string())),
+        )
+        .set((
+            content_items::status.eq(item.status.as_str()),
+            content_items::audiences.eq(audiences),
+            content_items::updated_at.eq(to_db_time(item.updated_at)),
+        ))
+        .execute(&mut conn)
+        .map_err(StoreError::Query)?;
+        if updated == 0 {
+            return Err(Error::NotFound(Entity::Content));
+        }
+        Ok(())
+    }
+}
