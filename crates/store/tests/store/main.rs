@@ -1,0 +1,14 @@
+//! The store's tests, one binary: every test runs against each available
+//! backend (SQLite always, PostgreSQL when reachable), each with a fresh
+//! database.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod connections;
+mod content;
+mod members;
+mod migrations;
+mod sites;
+mod tenants;
+mod widgets;

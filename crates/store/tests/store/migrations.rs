@@ -1,0 +1,212 @@
+//! Both migration trees apply, are idempotent, revert, and give the same
+//! tables and columns, which are those of `schema.rs`.
+
+use std::collections::BTreeSet;
+
+use chatdesk_store::schema::*;
+use chatdesk_store::testing::{all_backends, TestDatabase};
+use chatdesk_store::{connect, migration_names, Backend, DbConnection, Store};
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use diesel_migrations::MigrationHarness;
+
+use crate::helpers::stores;
+
+type Columns = BTreeSet<(String, String)>;
+
+#[derive(QueryableByName)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+}
+
+/// The (table, column) pairs of the database, without diesel's own table.
+fn columns_of(url: &str) -> Columns {
+    let mut conn = connect(url).expect("connects");
+    let sql = match conn {
+        DbConnection::Pg(_) => {
+            "SELECT table_name::text AS table_name, column_name::text AS column_name
+             FROM information_schema.columns
+             WHERE table_schema = current_schema()
+               AND table_name <> '__diesel_schema_migrations'"
+        }
+        DbConnection::Sqlite(_) => {
+            "SELECT m.name AS table_name, p.name AS column_name
+             FROM sqlite_master AS m, pragma_table_info(m.name) AS p
+             WHERE m.type = 'table'
+               AND m.name NOT LIKE 'sqlite_%'
+               AND m.name <> '__diesel_schema_migrations'"
+        }
+    };
+    diesel::sql_query(sql)
+        .load::<Column>(&mut conn)
+        .expect("lists columns")
+        .into_iter()
+        .map(|c| (c.table_name, c.column_name))
+        .collect()
+}
+
+/// The (table, column) pairs `schema.rs` declares, read from the SQL
+/// diesel writes for `SELECT <all columns> FROM <table>`.
+fn schema_columns() -> Columns {
+    fn pairs<T>(table: &str, query: T) -> Vec<(String, String)>
+    where
+        T: diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>,
+    {
+        let sql = diesel::debug_query::<diesel::sqlite::Sqlite, _>(&query).to_string();
+        let list = sql
+            .strip_prefix("SELECT ")
+            .and_then(|rest| rest.split(" FROM ").next())
+            .expect("a select list");
+        list.split(", ")
+            .map(|col| {
+                let col = col.replace('`', "");
+                let name = col.rsplit('.').next().unwrap_or(&col).to_string();
+                (table.to_string(), name)
+            })
+            .collect()
+    }
+    [
+        pairs("tenants", tenants::table.select(tenants::all_columns)),
+        pairs(
+            "tenant_members",
+            tenant_members::table.select(tenant_members::all_columns),
+        ),
+        pairs("sites", sites::table.select(sites::all_columns)),
+        pairs(
+            "chat_widgets",
+            chat_widgets::table.select(chat_widgets::all_columns),
+        ),
+        pairs(
+            "content_items",
+            content_items::table.select(content_items::all_columns),
+        ),
+        pairs("end_users", end_users::table.select(end_users::all_columns)),
+        pairs(
+            "chat_sessions",
+            chat_sessions::table.select(chat_sessions::all_columns),
+        ),
+        pairs(
+            "chat_messages",
+            chat_messages::table.select(chat_messages::all_columns),
+        ),
+        pairs(
+            "chat_feedback",
+            chat_feedback::table.select(chat_feedback::all_columns),
+        ),
+        pairs(
+            "support_tickets",
+            support_tickets::table.select(support_tickets::all_columns),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+#[test]
+fn migrations_apply_once_and_are_idempotent() {
+    for db in all_backends() {
+        let store = Store::open(db.url(), 2).expect("opens");
+        let expected = migration_names(store.backend());
+        assert_eq!(expected.len(), 3);
+        let applied = store.run_migrations().expect("migrates");
+        assert_eq!(applied, expected, "{}", store.backend().name());
+        assert!(
+            applied[0].starts_with("2026-11-25-000001_create_tenancy"),
+            "names carry their folder: {applied:?}"
+        );
+        let again = store.run_migrations().expect("migrates again");
+        assert!(again.is_empty(), "{}: {again:?}", store.backend().name());
+    }
+}
+
+#[test]
+fn both_trees_have_the_same_migration_names() {
+    assert_eq!(
+        migration_names(Backend::Postgres),
+        migration_names(Backend::Sqlite)
+    );
+}
+
+#[test]
+fn migrations_revert_and_reapply() {
+    for t in stores() {
+        let mut conn = connect(t.url()).expect("connects");
+        let reverted = match &mut conn {
+            DbConnection::Pg(pg) => pg
+                .revert_all_migrations(chatdesk_store::POSTGRES_MIGRATIONS)
+                .map(|v| v.len()),
+            DbConnection::Sqlite(sqlite) => sqlite
+                .revert_all_migrations(chatdesk_store::SQLITE_MIGRATIONS)
+                .map(|v| v.len()),
+        }
+        .expect("reverts");
+        assert_eq!(reverted, 3, "{}", t.name());
+        assert!(
+            columns_of(t.url()).is_empty(),
+            "{}: down.sql drops every table",
+            t.name()
+        );
+        assert_eq!(t.run_migrations().expect("reapplies").len(), 3);
+        assert_eq!(columns_of(t.url()), schema_columns(), "{}", t.name());
+    }
+}
+
+#[test]
+fn every_backend_has_the_tables_and_columns_of_the_schema() {
+    let expected = schema_columns();
+    assert_eq!(
+        expected
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        10
+    );
+    let mut per_backend = Vec::new();
+    for t in stores() {
+        let actual = columns_of(t.url());
+        let missing: Vec<_> = expected.difference(&actual).collect();
+        let extra: Vec<_> = actual.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{}: missing {missing:?}, not in schema.rs {extra:?}",
+            t.name()
+        );
+        per_backend.push((t.name(), actual));
+    }
+    if let [(a, first), (b, second)] = per_backend.as_slice() {
+        assert_eq!(first, second, "{a} and {b} differ");
+    }
+}
+
+#[test]
+fn sqlite_connections_enforce_foreign_keys_and_use_wal() {
+    #[derive(QueryableByName)]
+    struct Pragma {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let db = TestDatabase::sqlite();
+    let mut conn = connect(db.url()).expect("connects");
+    let pragma = |conn: &mut DbConnection, name: &str| {
+        let column = if name == "busy_timeout" {
+            "timeout"
+        } else {
+            name
+        };
+        diesel::sql_query(format!(
+            "SELECT CAST({column} AS TEXT) AS value FROM pragma_{name}"
+        ))
+        .get_result::<Pragma>(conn)
+        .expect("reads the pragma")
+        .value
+    };
+    assert_eq!(pragma(&mut conn, "foreign_keys"), "1");
+    assert_eq!(pragma(&mut conn, "journal_mode"), "wal");
+    assert_eq!(pragma(&mut conn, "busy_timeout"), "5000");
+    assert_eq!(pragma(&mut conn, "synchronous"), "1", "NORMAL");
+}
