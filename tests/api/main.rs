@@ -1,0 +1,16 @@
+//! Black-box tests of the whole server over HTTP: one binary, each test
+//! with its own server and fresh database (SQLite, or PostgreSQL with
+//! `CHATDESK_TEST_BACKEND=postgres`).
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod content;
+mod cors;
+mod isolation;
+mod members;
+mod operations;
+mod sites;
+mod widget;
