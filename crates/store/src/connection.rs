@@ -161,7 +161,7 @@ impl DbConnection {
 /// transaction that reads and then writes can fail with `SQLITE_BUSY` when
 /// another writer got in between, and `busy_timeout` does not help there.
 /// On PostgreSQL it is an ordinary transaction; rows a decision depends on
-/// are locked with `SELECT … FOR UPDATE` inside it.
+/// are locked with `SELECT … FOR NO KEY UPDATE` inside it.
 pub(crate) fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,

@@ -73,30 +73,36 @@ pub(crate) fn violates_foreign_key(error: &DieselError) -> bool {
 }
 
 /// Reads a tenant inside a write transaction, locking its row on
-/// PostgreSQL (`SELECT … FOR UPDATE`) so that decisions taken on the
-/// tenant's behalf (the site cap, the last owner, the credit balance) are
-/// serialised. SQLite write transactions are already serialised.
+/// PostgreSQL so that decisions taken on the tenant's behalf (the site
+/// cap, the last owner, the credit balance) are serialised. SQLite write
+/// transactions are already serialised.
+///
+/// The lock is `FOR NO KEY UPDATE`: it excludes the other lockers (and
+/// updates) exactly like `FOR UPDATE`, but not the `KEY SHARE` locks that
+/// foreign-key checks take, so inserting rows that reference the tenant
+/// (tickets, widgets, …) is not held up meanwhile.
 pub(crate) fn lock_tenant(conn: &mut DbConnection, id: &str) -> QueryResult<Option<TenantRow>> {
     // `as_select()` is generic over the backend, so each arm builds its own.
     let query = schema::tenants::table.find(id.to_string());
     match conn {
         DbConnection::Pg(pg) => query
             .select(TenantRow::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(pg)
             .optional(),
         DbConnection::Sqlite(_) => query.select(TenantRow::as_select()).first(conn).optional(),
     }
 }
 
-/// Reads a site inside a write transaction, locking its row on PostgreSQL.
+/// Reads a site inside a write transaction, locking its row on PostgreSQL
+/// (`FOR NO KEY UPDATE`, as [`lock_tenant`]).
 pub(crate) fn lock_site(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SiteRow>> {
     // `as_select()` is generic over the backend, so each arm builds its own.
     let query = schema::sites::table.find(id.to_string());
     match conn {
         DbConnection::Pg(pg) => query
             .select(SiteRow::as_select())
-            .for_update()
+            .for_no_key_update()
             .first(pg)
             .optional(),
         DbConnection::Sqlite(_) => query.select(SiteRow::as_select()).first(conn).optional(),

@@ -210,3 +210,32 @@ fn sqlite_connections_enforce_foreign_keys_and_use_wal() {
     assert_eq!(pragma(&mut conn, "busy_timeout"), "5000");
     assert_eq!(pragma(&mut conn, "synchronous"), "1", "NORMAL");
 }
+
+#[test]
+fn replicas_migrating_together_on_postgres_take_turns() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let url: std::sync::Arc<str> = db.url().into();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = std::sync::Arc::clone(&url);
+            let start = std::sync::Arc::clone(&start);
+            std::thread::spawn(move || {
+                let store = Store::open(&url, 1).expect("opens");
+                start.wait();
+                store.run_migrations().expect("migrates without racing")
+            })
+        })
+        .collect();
+    let applied: Vec<Vec<String>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("joins"))
+        .collect();
+    // Exactly one replica applied the migrations; the others found none pending.
+    let mut sizes: Vec<usize> = applied.iter().map(Vec::len).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [0, 0, 0, 3]);
+    assert_eq!(columns_of(db.url()), schema_columns());
+}
