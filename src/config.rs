@@ -1,0 +1,136 @@
+//! Configuration, read once from the environment (and CLI flags) into a
+//! typed struct that is passed down; there is no global.
+
+use std::env;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Everything chatdesk reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: `postgres://…`, `postgresql://…` or `sqlite://PATH`;
+    /// unset means `sqlite://./data/chatdesk.sqlite3`.
+    pub database_url: String,
+    /// `DATABASE_POOL_SIZE`: connections in the pool (default 10).
+    pub pool_size: u32,
+    /// `DASHBOARD_ORIGINS`: comma-separated origins the dashboard SPA is
+    /// served from; CORS is answered for these only.
+    pub dashboard_origins: Vec<String>,
+    /// `SMTP_URL`, e.g. `smtp://127.0.0.1:2525`.
+    pub smtp_url: Option<String>,
+    /// `RESEND_API_KEY`.
+    pub resend_api_key: Option<String>,
+    /// `MAIL_FROM`: the sender of chatdesk's email.
+    pub mail_from: String,
+    /// `HTTP_WORKERS`: server worker threads (default: one per core).
+    pub workers: Option<usize>,
+}
+
+/// The sender used when `MAIL_FROM` is unset.
+pub const DEFAULT_MAIL_FROM: &str = "chatdesk <no-reply@chatdesk.localhost>";
+
+fn non_empty(name: &str) -> Option<String> {
+    env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads the environment; `database_url` overrides `DATABASE_URL`.
+    pub fn from_env(database_url: Option<String>) -> Result<Config, String> {
+        let database_url = database_url
+            .filter(|u| !u.trim().is_empty())
+            .or_else(|| non_empty("DATABASE_URL"))
+            .unwrap_or_else(|| chatdesk_store::default_sqlite_url().to_string());
+        let pool_size = match non_empty("DATABASE_POOL_SIZE") {
+            None => 10,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=200).contains(n))
+                .ok_or("DATABASE_POOL_SIZE must be a number from 1 to 200")?,
+        };
+        let workers = match non_empty("HTTP_WORKERS") {
+            None => None,
+            Some(raw) => Some(
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or("HTTP_WORKERS must be a number from 1 to 256")?,
+            ),
+        };
+        let dashboard_origins = non_empty("DASHBOARD_ORIGINS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Config {
+            database_url,
+            pool_size,
+            dashboard_origins,
+            smtp_url: non_empty("SMTP_URL"),
+            resend_api_key: non_empty("RESEND_API_KEY"),
+            mail_from: non_empty("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
+            workers,
+        })
+    }
+
+    /// The log format from `LOG_FORMAT` (`json` or `pretty`, default pretty).
+    pub fn log_format() -> LogFormat {
+        match non_empty("LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Pretty,
+        }
+    }
+}
+
+/// The database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/chatdesk"),
+            "postgres://app:***@db:5432/chatdesk"
+        );
+        assert_eq!(redact_url("postgres://app@db/x"), "postgres://app@db/x");
+        assert_eq!(
+            redact_url("sqlite://./data/a.sqlite3"),
+            "sqlite://./data/a.sqlite3"
+        );
+    }
+}

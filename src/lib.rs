@@ -1,0 +1,96 @@
+//! The chatdesk binary's library: configuration, logging, and wiring the
+//! real adapters (store, mail) into the API. Black-box tests in `tests/`
+//! start the server through [`Application`].
+
+pub mod config;
+pub mod telemetry;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use chatdesk_api::ApiConfig;
+use chatdesk_domain::ports::{RandomIds, SystemClock};
+use chatdesk_domain::Chatdesk;
+use chatdesk_store::Store;
+
+pub use config::Config;
+
+/// Opens the database and runs pending migrations, logging what ran.
+pub fn open_store(config: &Config) -> Result<Store, String> {
+    let url = config::redact_url(&config.database_url);
+    let store = Store::open(&config.database_url, config.pool_size)
+        .map_err(|e| format!("cannot open the database {url}: {e}"))?;
+    let applied = store
+        .run_migrations()
+        .map_err(|e| format!("cannot migrate the database {url}: {e}"))?;
+    if applied.is_empty() {
+        tracing::info!(database = %url, "database schema is up to date");
+    } else {
+        tracing::info!(database = %url, migrations = ?applied, "applied migrations");
+    }
+    Ok(store)
+}
+
+/// The use cases over the real adapters.
+pub fn chatdesk(store: Store) -> Chatdesk {
+    let store = Arc::new(store);
+    Chatdesk {
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        readiness: store.clone(),
+        tenants: store.clone(),
+        members: store.clone(),
+        sites: store.clone(),
+        widgets: store.clone(),
+        content: store,
+    }
+}
+
+/// A built server, bound but not yet running.
+pub struct Application {
+    server: actix_web::dev::Server,
+    port: u16,
+}
+
+impl Application {
+    /// Opens and migrates the database, checks the mail settings, binds
+    /// `bind` (port 0 picks a free one) and builds the server.
+    pub fn build(config: &Config, bind: &str) -> Result<Application, String> {
+        let mail = chatdesk_mail::MailConfig {
+            smtp_url: config.smtp_url.clone(),
+            resend_api_key: config.resend_api_key.clone(),
+            from: config.mail_from.clone(),
+        };
+        chatdesk_mail::build_mailer(&mail).map_err(|e| format!("invalid mail settings: {e}"))?;
+        tracing::info!(mail = %chatdesk_mail::describe(&mail), "mail delivery");
+        let store = open_store(config)?;
+        let listener =
+            TcpListener::bind(bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?
+            .port();
+        let api = ApiConfig {
+            dashboard_origins: config.dashboard_origins.clone(),
+            workers: config.workers,
+        };
+        let server = chatdesk_api::serve(listener, chatdesk(store), api)
+            .map_err(|e| format!("cannot start the server: {e}"))?;
+        Ok(Application { server, port })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM stop it gracefully).
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
