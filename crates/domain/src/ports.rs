@@ -38,8 +38,11 @@ pub trait IdGenerator: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Now, truncated to microseconds: the precision both databases keep,
+    /// so what a use case returns reads back identically.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        use chrono::SubsecRound;
+        Utc::now().trunc_subsecs(6)
     }
 }
 
