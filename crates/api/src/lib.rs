@@ -9,10 +9,11 @@ pub mod routes;
 
 use std::net::TcpListener;
 
-use actix_cors::Cors;
-use actix_web::dev::{Server, Service};
+use actix_cors::{Cors, CorsError};
+use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
 use chatdesk_domain::Chatdesk;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, TracingLogger};
 
@@ -44,6 +45,30 @@ fn dashboard_cors(origins: &[String]) -> Cors {
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
         .expose_headers(["x-request-id"])
         .max_age(600)
+        // Simple requests from other origins are answered without CORS
+        // headers, so the browser withholds the answer; refused preflights
+        // become problems in `cors_problems`.
+        .block_on_origin_mismatch(false)
+}
+
+/// Turns actix-cors' plain-text refusals into problem+json.
+fn cors_problems(res: ServiceResponse) -> ServiceResponse {
+    let problem = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<CorsError>())
+        .map(|e| match e {
+            CorsError::OriginNotAllowed => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ORIGIN_NOT_ALLOWED",
+                "This origin may not call the dashboard API.",
+            ),
+            other => ApiError::malformed("CORS_REQUEST_INVALID", other.to_string()),
+        });
+    match problem {
+        Some(problem) => res.into_response(problem.error_response()),
+        None => res,
+    }
 }
 
 /// Registers every route; used by the server and by in-process tests.
@@ -58,6 +83,13 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
             .service(
                 web::scope("/api/v1")
                     .wrap(dashboard_cors(&config.dashboard_origins))
+                    .wrap_fn(|req, srv| {
+                        let fut = srv.call(req);
+                        async move {
+                            fut.await
+                                .map(|res| cors_problems(res.map_into_boxed_body()))
+                        }
+                    })
                     .configure(routes::dashboard),
             )
             .default_service(web::to(|| async {
