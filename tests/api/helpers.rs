@@ -164,14 +164,34 @@ impl TestApp {
 
     /// Adds a member of `role` to the tenant of `owner_token`; returns its token.
     pub fn member(&self, owner_token: &str, role: &str) -> String {
-        let n = uuid::Uuid::new_v4().simple().to_string();
-        let reply = self.post(
-            "/api/v1/members",
-            Some(owner_token),
-            &json!({"email": format!("{role}-{n}@example.com").to_lowercase(), "role": role}),
-        );
-        assert_eq!(reply.status, 201, "{}", reply.body);
-        reply.body["token"].as_str().expect("token").to_string()
+        self.member_with_id(owner_token, role).1
+    }
+
+    /// Sends `n` requests at once, one a thread; returns each reply's
+    /// status and problem code (empty on success), in request order.
+    pub fn in_parallel(
+        &self,
+        n: usize,
+        request: impl Fn(usize) -> Reply + Sync,
+    ) -> Vec<(u16, String)> {
+        thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|i| {
+                    let request = &request;
+                    s.spawn(move || {
+                        let reply = request(i);
+                        (
+                            reply.status,
+                            reply.body["code"].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("request thread"))
+                .collect()
+        })
     }
 
     /// Sends a request with optional bearer token, JSON body and headers.

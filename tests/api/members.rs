@@ -483,26 +483,13 @@ fn over_long_emails_are_refused() {
 fn concurrent_adds_of_one_email_make_one_member() {
     let app = app!();
     let tenant = app.tenant(Plan::Pro);
-    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..6)
-            .map(|n| {
-                let app = &app;
-                let token = tenant.token.clone();
-                let email = if n % 2 == 0 {
-                    "Race@Example.com"
-                } else {
-                    "race@example.com"
-                };
-                s.spawn(move || {
-                    let reply = add(app, &token, email, "MEMBER");
-                    (
-                        reply.status,
-                        reply.body["code"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let statuses = app.in_parallel(6, |n| {
+        let email = if n % 2 == 0 {
+            "Race@Example.com"
+        } else {
+            "race@example.com"
+        };
+        add(&app, &tenant.token, email, "MEMBER")
     });
     let created = statuses.iter().filter(|(s, _)| *s == 201).count();
     let refused = statuses

@@ -815,21 +815,12 @@ fn patching_a_site_to_its_own_domain_is_not_a_conflict() {
 fn concurrent_creates_stop_at_the_cap() {
     let app = app!();
     let tenant = app.tenant(Plan::Starter);
-    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|n| {
-                let app = &app;
-                let token = tenant.token.clone();
-                s.spawn(move || {
-                    let reply = create(app, &token, &site_body(&format!("c{n}.example.com")));
-                    (
-                        reply.status,
-                        reply.body["code"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let statuses = app.in_parallel(8, |n| {
+        create(
+            &app,
+            &tenant.token,
+            &site_body(&format!("c{n}.example.com")),
+        )
     });
     let created = statuses.iter().filter(|(s, _)| *s == 201).count();
     let refused = statuses
@@ -844,21 +835,8 @@ fn concurrent_creates_stop_at_the_cap() {
 fn concurrent_creates_of_one_domain_make_one_site() {
     let app = app!();
     let tenant = app.tenant(Plan::Pro);
-    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..6)
-            .map(|_| {
-                let app = &app;
-                let token = tenant.token.clone();
-                s.spawn(move || {
-                    let reply = create(app, &token, &site_body("same.example.com"));
-                    (
-                        reply.status,
-                        reply.body["code"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let statuses = app.in_parallel(6, |_| {
+        create(&app, &tenant.token, &site_body("same.example.com"))
     });
     let created = statuses.iter().filter(|(s, _)| *s == 201).count();
     let refused = statuses
