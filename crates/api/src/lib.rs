@@ -15,7 +15,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
 use chatdesk_domain::Chatdesk;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, TracingLogger};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 pub use error::ApiError;
 pub use routes::openapi::ApiDoc;
@@ -71,6 +71,23 @@ fn cors_problems(res: ServiceResponse) -> ServiceResponse {
     }
 }
 
+/// The request span: the default HTTP fields plus the signed-in member,
+/// recorded by the `Member` extractor.
+struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        tracing_actix_web::root_span!(request, member_id = tracing::field::Empty)
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 /// Registers every route; used by the server and by in-process tests.
 pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
@@ -109,9 +126,11 @@ pub fn serve(listener: TcpListener, app: Chatdesk, config: ApiConfig) -> std::io
             .app_data(app.clone())
             .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))
             .configure(configure(&config))
-            // Runs inside the request span, so the id is known.
+            // Runs inside the request span: returns the request id and logs
+            // one line per request.
             .wrap_fn(|req, srv| {
                 let id = req.extensions().get::<RequestId>().copied();
+                let started = std::time::Instant::now();
                 let fut = srv.call(req);
                 async move {
                     let mut res = fut.await?;
@@ -121,10 +140,15 @@ pub fn serve(listener: TcpListener, app: Chatdesk, config: ApiConfig) -> std::io
                         res.headers_mut()
                             .insert(header::HeaderName::from_static("x-request-id"), value);
                     }
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                        "request handled"
+                    );
                     Ok(res)
                 }
             })
-            .wrap(TracingLogger::<DefaultRootSpanBuilder>::new())
+            .wrap(TracingLogger::<RequestSpan>::new())
     })
     .listen(listener)?;
     let server = match workers {
