@@ -45,9 +45,6 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<BodyLimit>>()
-            .map_or(DASHBOARD_BODY_LIMIT, |l| l.0);
         let content_type_ok = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -65,34 +62,31 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "Send the body as application/json.",
                 ));
             }
-            let bytes = body.await.map_err(|e| body_error(e, limit))?;
-            if bytes.len() > limit {
-                return Err(too_large(limit));
-            }
+            // The app's `PayloadConfig` holds the body to the limit.
+            let bytes = body.await.map_err(body_error)?;
             parse_json(&bytes).map(JsonBody)
         })
     }
 }
 
-/// The body size limit of a scope, as app data.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
-
-fn too_large(limit: usize) -> ApiError {
+fn too_large() -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
-        format!("The body is larger than {} KiB.", limit / 1024),
+        format!(
+            "The body is larger than {} KiB.",
+            DASHBOARD_BODY_LIMIT / 1024
+        ),
     )
 }
 
-fn body_error(err: actix_web::Error, limit: usize) -> ApiError {
+fn body_error(err: actix_web::Error) -> ApiError {
     match err.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => too_large(limit),
+        Some(PayloadError::Overflow) => too_large(),
         _ => {
             let status = err.as_response_error().status_code();
             if status == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-                too_large(limit)
+                too_large()
             } else {
                 ApiError::malformed("MALFORMED_BODY", "The body could not be read.")
             }
@@ -137,7 +131,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for QueryParams<T> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(
-            serde_urlencoded_query::<T>(req.query_string())
+            parse_query::<T>(req.query_string())
                 .map(QueryParams)
                 .map_err(|e| {
                     ApiError::malformed("MALFORMED_QUERY", format!("The query is not valid: {e}."))
@@ -146,7 +140,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for QueryParams<T> {
     }
 }
 
-fn serde_urlencoded_query<T: DeserializeOwned>(query: &str) -> Result<T, String> {
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, String> {
     web::Query::<T>::from_query(query)
         .map(web::Query::into_inner)
         .map_err(|e| match e {
