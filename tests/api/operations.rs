@@ -30,8 +30,12 @@ fn unknown_routes_and_methods_are_problems() {
     app.get("/api/v1/nothing-here", None)
         .assert_problem(404, "NOT_FOUND");
     let tenant = app.tenant(chatdesk_domain::tenant::Plan::Pro);
-    app.send("PUT", "/api/v1/me", Some(&tenant.token), Some("{}"), &[])
-        .assert_problem(405, "METHOD_NOT_ALLOWED");
+    let reply = app.send("PUT", "/api/v1/me", Some(&tenant.token), Some("{}"), &[]);
+    reply.assert_problem(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(reply.header("allow"), Some("GET"));
+    let reply = app.send("TRACE", "/api/v1/sites/x", Some(&tenant.token), None, &[]);
+    reply.assert_problem(405, "METHOD_NOT_ALLOWED");
+    assert_eq!(reply.header("allow"), Some("GET, PATCH, DELETE"));
 }
 
 #[test]

@@ -428,3 +428,20 @@ fn timestamps_read_back_exactly_as_returned() {
         "GET differs from the publish"
     );
 }
+
+#[test]
+fn the_rate_limit_is_a_whole_number() {
+    let app = app!();
+    let t = app.tenant(Plan::Pro);
+    let site = app.site_id(&t.token, "whole.example.com");
+    let mut body = widget_body();
+    body["rateLimitPerSession"] = serde_json::json!(25.0);
+    let saved = app.put(&path(&site), Some(&t.token), &body);
+    assert_eq!(saved.status, 201, "{}", saved.body);
+    assert_eq!(saved.body["rateLimitPerSession"], 25);
+    for bad in [serde_json::json!(2.5), serde_json::json!("20")] {
+        body["rateLimitPerSession"] = bad;
+        app.put(&path(&site), Some(&t.token), &body)
+            .assert_invalid(&["rateLimitPerSession"]);
+    }
+}

@@ -375,7 +375,26 @@ pub struct SaveWidget {
     /// Out-of-credits message, ≤ 500 characters (a default when absent).
     pub insufficient_credits_message: Option<String>,
     /// Questions per session, 1–1000 (default 20).
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = Option<i64>)]
     pub rate_limit_per_session: Option<i64>,
+}
+
+/// Reads an optional whole number, also when JSON writes it as `20.0`
+/// (JSON Schema counts that as an integer); `20.5` is refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let number: Option<serde_json::Number> = Option::deserialize(d)?;
+    number
+        .map(|n| {
+            n.as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                })
+                .ok_or_else(|| serde::de::Error::custom("must be a whole number"))
+        })
+        .transpose()
 }
 
 /// A Flow or Tooltip.

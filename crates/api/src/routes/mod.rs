@@ -2,7 +2,9 @@
 
 use std::fmt::Display;
 
-use actix_web::web;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, ResponseError};
 
 use crate::error::ApiError;
 
@@ -19,58 +21,105 @@ pub(crate) fn next_cursor<C: Display>(next: Option<C>) -> Option<String> {
     next.map(|c| crate::extract::encode_cursor(&c.to_string()))
 }
 
-/// A resource that answers unknown methods with a 405 problem.
-pub(crate) fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(|| async {
-        Err::<actix_web::HttpResponse, _>(ApiError::new(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "This method is not allowed on this path.",
-        ))
+/// A resource serving each `(method, handler)` pair, that answers any
+/// other method with a 405 problem and an `Allow` header listing them.
+pub(crate) fn resource(
+    path: &str,
+    routes: impl IntoIterator<Item = (Method, actix_web::Route)>,
+) -> actix_web::Resource {
+    let mut resource = web::resource(path);
+    let mut allowed = Vec::new();
+    for (method, route) in routes {
+        allowed.push(method.to_string());
+        resource = resource.route(route.method(method));
+    }
+    let allow = allowed.join(", ");
+    resource.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move {
+            let mut response = ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                format!("This path allows {allow}."),
+            )
+            .error_response();
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            response
+        }
     }))
 }
 
 /// The dashboard API under `/api/v1`.
 pub fn dashboard(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/me").route(web::get().to(me::me)))
-        .service(
-            resource("/members")
-                .route(web::get().to(members::list))
-                .route(web::post().to(members::add)),
-        )
-        .service(resource("/members/{memberId}").route(web::delete().to(members::remove)))
-        .service(
-            resource("/sites")
-                .route(web::get().to(sites::list))
-                .route(web::post().to(sites::create)),
-        )
-        .service(
-            resource("/sites/{siteId}")
-                .route(web::get().to(sites::get))
-                .route(web::patch().to(sites::update))
-                .route(web::delete().to(sites::delete)),
-        )
-        .service(resource("/sites/{siteId}/api-key").route(web::post().to(sites::regenerate_key)))
-        .service(resource("/sites/{siteId}/mapping").route(web::put().to(sites::set_mapping)))
-        .service(
-            resource("/sites/{siteId}/identity-secret")
-                .route(web::post().to(sites::identity_secret)),
-        )
-        .service(
-            resource("/sites/{siteId}/widget")
-                .route(web::get().to(widget::get))
-                .route(web::put().to(widget::save)),
-        )
-        .service(resource("/sites/{siteId}/widget/publish").route(web::post().to(widget::publish)))
-        .service(resource("/sites/{siteId}/widget/pause").route(web::post().to(widget::pause)))
-        .service(
-            resource("/sites/{siteId}/content")
-                .route(web::get().to(content::list))
-                .route(web::post().to(content::create)),
-        )
-        .service(
-            resource("/sites/{siteId}/content/{contentId}")
-                .route(web::get().to(content::get))
-                .route(web::patch().to(content::patch)),
-        );
+    use Method as M;
+    cfg.service(resource("/me", [(M::GET, web::to(me::me))]))
+        .service(resource(
+            "/members",
+            [
+                (M::GET, web::to(members::list)),
+                (M::POST, web::to(members::add)),
+            ],
+        ))
+        .service(resource(
+            "/members/{memberId}",
+            [(M::DELETE, web::to(members::remove))],
+        ))
+        .service(resource(
+            "/sites",
+            [
+                (M::GET, web::to(sites::list)),
+                (M::POST, web::to(sites::create)),
+            ],
+        ))
+        .service(resource(
+            "/sites/{siteId}",
+            [
+                (M::GET, web::to(sites::get)),
+                (M::PATCH, web::to(sites::update)),
+                (M::DELETE, web::to(sites::delete)),
+            ],
+        ))
+        .service(resource(
+            "/sites/{siteId}/api-key",
+            [(M::POST, web::to(sites::regenerate_key))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/mapping",
+            [(M::PUT, web::to(sites::set_mapping))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/identity-secret",
+            [(M::POST, web::to(sites::identity_secret))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/widget",
+            [
+                (M::GET, web::to(widget::get)),
+                (M::PUT, web::to(widget::save)),
+            ],
+        ))
+        .service(resource(
+            "/sites/{siteId}/widget/publish",
+            [(M::POST, web::to(widget::publish))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/widget/pause",
+            [(M::POST, web::to(widget::pause))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/content",
+            [
+                (M::GET, web::to(content::list)),
+                (M::POST, web::to(content::create)),
+            ],
+        ))
+        .service(resource(
+            "/sites/{siteId}/content/{contentId}",
+            [
+                (M::GET, web::to(content::get)),
+                (M::PATCH, web::to(content::patch)),
+            ],
+        ));
 }

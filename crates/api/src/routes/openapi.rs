@@ -1,7 +1,10 @@
 //! The OpenAPI 3.1 document, generated from the handlers and DTOs.
 
 use actix_web::HttpResponse;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::Ref;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{content, health, me, members, sites, widget};
@@ -23,6 +26,66 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the problems every operation of a kind can answer, so each
+/// handler lists only its own: 401 on authenticated operations, 400 on
+/// those that read a body or query, 413 and 415 on those with a body.
+struct CommonProblems;
+
+fn add_problem(op: &mut Operation, status: &str, description: &str) {
+    if op.responses.responses.contains_key(status) {
+        return;
+    }
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build();
+    op.responses
+        .responses
+        .insert(status.to_string(), response.into());
+}
+
+impl Modify for CommonProblems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add_problem(
+                        op,
+                        "401",
+                        "`MISSING_CREDENTIALS` or `INVALID_CREDENTIALS`: no valid member token",
+                    );
+                }
+                let has_query = op.parameters.as_ref().is_some_and(|params| {
+                    params.iter().any(|p| p.parameter_in == ParameterIn::Query)
+                });
+                if op.request_body.is_some() {
+                    add_problem(op, "400", "`MALFORMED_JSON`: the body is not JSON");
+                    add_problem(op, "413", "`PAYLOAD_TOO_LARGE`: the body is over 256 KiB");
+                    add_problem(
+                        op,
+                        "415",
+                        "`UNSUPPORTED_MEDIA_TYPE`: the body is not application/json",
+                    );
+                } else if has_query {
+                    add_problem(op, "400", "`MALFORMED_QUERY`: the query cannot be read");
+                }
+            }
+        }
+    }
+}
+
 /// chatdesk's HTTP API.
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +93,7 @@ impl Modify for BearerAuth {
         title = "chatdesk",
         description = "The dashboard and widget API of chatdesk. Errors are application/problem+json with a stable `code`. Lists take `limit` (1–100, default 25) and `cursor`, and answer `{items, nextCursor}`. Another tenant's ids are always 404.",
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonProblems),
     paths(
         health::healthz,
         health::readyz,
