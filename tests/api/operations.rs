@@ -78,3 +78,24 @@ fn openapi_document_lists_every_route() {
         "bearer"
     );
 }
+
+#[test]
+fn bodies_must_be_json_objects() {
+    let app = app!();
+    let tenant = app.tenant(chatdesk_domain::tenant::Plan::Pro);
+    let site = app.site(&tenant.token, "objects.example.com")["site"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // serde alone would read `[null, null]` as a patch of two absent fields.
+    for body in ["[null, null]", "[\"PUBLISHED\"]", "\"x\"", "42"] {
+        app.send(
+            "PATCH",
+            &format!("/api/v1/sites/{site}"),
+            Some(&tenant.token),
+            Some(body),
+            &[],
+        )
+        .assert_invalid(&["body"]);
+    }
+}

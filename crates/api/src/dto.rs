@@ -133,6 +133,7 @@ pub struct Me {
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     /// Email of the new member.
+    #[schema(min_length = 3, max_length = 254, format = Email)]
     pub email: String,
     /// Role to grant; only an OWNER may grant OWNER.
     #[schema(value_type = RoleSchema)]
@@ -154,15 +155,19 @@ pub struct AddedMember {
 pub struct ThemeView {
     /// Main colour, `#rrggbb`.
     #[schema(example = "#4f46e5")]
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub primary_color: String,
     /// Panel background, `#rrggbb`.
     #[schema(example = "#ffffff")]
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub background_color: String,
     /// Text colour, `#rrggbb`.
     #[schema(example = "#111827")]
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     pub text_color: String,
     /// CSS font family (1–100 characters).
     #[schema(example = "Inter, sans-serif")]
+    #[schema(min_length = 1, max_length = 100)]
     pub font_family: String,
 }
 
@@ -237,8 +242,10 @@ impl From<&Site> for SiteView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSite {
     /// Bare domain, e.g. `example.com` (lower-cased; ≤ 253 characters).
+    #[schema(min_length = 1, max_length = 253, example = "docs.example.com")]
     pub domain: String,
     /// Display name, 1–20 characters.
+    #[schema(min_length = 1, max_length = 20)]
     pub name: String,
     /// Whether subdomains count as the site (default false).
     #[serde(default)]
@@ -262,8 +269,10 @@ pub struct CreatedSite {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateSite {
     /// New domain.
+    #[schema(min_length = 1, max_length = 253)]
     pub domain: Option<String>,
     /// New name.
+    #[schema(min_length = 1, max_length = 20)]
     pub name: Option<String>,
     /// New subdomain rule.
     pub allow_subdomains: Option<bool>,
@@ -362,8 +371,10 @@ impl WidgetView {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SaveWidget {
     /// Greeting, 1–500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub welcome_message: String,
     /// Small print, ≤ 500 characters (blank or absent for none).
+    #[schema(max_length = 500)]
     pub disclaimer: Option<String>,
     /// Position on the page.
     #[schema(value_type = WidgetPositionSchema)]
@@ -371,12 +382,14 @@ pub struct SaveWidget {
     /// Support email override (blank or absent: tickets go to the owner).
     pub support_email: Option<String>,
     /// Extra system prompt, ≤ 2000 characters.
+    #[schema(max_length = 2000)]
     pub persona: Option<String>,
     /// Out-of-credits message, ≤ 500 characters (a default when absent).
+    #[schema(max_length = 500)]
     pub insufficient_credits_message: Option<String>,
     /// Questions per session, 1–1000 (default 20).
     #[serde(default, deserialize_with = "whole_number")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub rate_limit_per_session: Option<i64>,
 }
 
@@ -450,14 +463,17 @@ pub struct CreateContent {
     #[schema(value_type = ContentKindSchema)]
     pub kind: String,
     /// Name, 1–120 characters.
+    #[schema(min_length = 1, max_length = 120)]
     pub name: String,
     /// Description, ≤ 2000 characters.
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// DRAFT (default) or PUBLISHED.
     #[schema(value_type = Option<ContentStatusSchema>)]
     pub status: Option<String>,
     /// Audience names (1–50 characters each, at most 20).
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub audiences: Vec<String>,
 }
 
@@ -470,6 +486,7 @@ pub struct PatchContent {
     pub status: Option<String>,
     /// New audiences (replaces the list; leave out "No users" to re-target
     /// an AI-made Flow to everyone).
+    #[schema(max_items = 20)]
     pub audiences: Option<Vec<String>>,
 }
 

@@ -103,6 +103,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("The body is not valid JSON: {e}."),
         )
     })?;
+    // serde would also read a struct from an array of its fields in order;
+    // every body of this API is an object.
+    if !value.is_object() {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "must be a JSON object",
+        )]));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -188,8 +196,9 @@ pub fn path_id<T: FromStr>(raw: &str, entity: Entity) -> Result<T, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Items per page, 1–100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// The `nextCursor` of the previous page.
+    /// The `nextCursor` of the previous page (empty: the first page).
     pub cursor: Option<String>,
 }
 
@@ -211,7 +220,7 @@ impl Paging {
                 )]))
             }
         };
-        let after = match &self.cursor {
+        let after = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(raw) => Some(
                 decode_cursor(raw)
@@ -283,6 +292,8 @@ mod tests {
             parse_json::<Body>(br#"{"name": "x", "inner": {"count": -1}}"#).expect_err("nested");
         assert_eq!(err.code(), "VALIDATION_FAILED");
         assert!(parse_json::<Body>(br#"{"name": "x"}"#).is_ok());
+        let err = parse_json::<Body>(br#"["x", null]"#).expect_err("array");
+        assert_eq!(err.code(), "VALIDATION_FAILED");
     }
 
     #[test]

@@ -91,29 +91,34 @@ impl RootSpanBuilder for RequestSpan {
 /// Registers every route; used by the server and by in-process tests.
 pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
-        cfg.route("/healthz", web::get().to(routes::health::healthz))
-            .route("/readyz", web::get().to(routes::health::readyz))
-            .route(
-                "/api/v1/openapi.json",
-                web::get().to(routes::openapi::openapi_json),
-            )
-            .service(
-                web::scope("/api/v1")
-                    .wrap(dashboard_cors(&config.dashboard_origins))
-                    .wrap_fn(|req, srv| {
-                        let fut = srv.call(req);
-                        async move {
-                            fut.await
-                                .map(|res| cors_problems(res.map_into_boxed_body()))
-                        }
-                    })
-                    .configure(routes::dashboard),
-            )
-            .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::not_found(
-                    "No route matches this path.",
-                ))
-            }));
+        use actix_web::http::Method;
+        cfg.service(routes::resource(
+            "/healthz",
+            [(Method::GET, web::to(routes::health::healthz))],
+        ))
+        .service(routes::resource(
+            "/readyz",
+            [(Method::GET, web::to(routes::health::readyz))],
+        ))
+        .service(routes::resource(
+            "/api/v1/openapi.json",
+            [(Method::GET, web::to(routes::openapi::openapi_json))],
+        ))
+        .service(
+            web::scope("/api/v1")
+                .wrap(dashboard_cors(&config.dashboard_origins))
+                .wrap_fn(|req, srv| {
+                    let fut = srv.call(req);
+                    async move {
+                        fut.await
+                            .map(|res| cors_problems(res.map_into_boxed_body()))
+                    }
+                })
+                .configure(routes::dashboard),
+        )
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found("No route matches this path."))
+        }));
     }
 }
 

@@ -28,10 +28,12 @@ pub struct ContentQuery {
     #[param(value_type = Option<crate::dto::ContentStatusSchema>)]
     pub status: Option<String>,
     /// Only items with this audience (e.g. `No users`).
+    #[param(min_length = 1, max_length = 50)]
     pub audience: Option<String>,
     /// Items per page, 1–100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// The `nextCursor` of the previous page.
+    /// The `nextCursor` of the previous page (empty: the first page).
     pub cursor: Option<String>,
 }
 

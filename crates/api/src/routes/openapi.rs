@@ -81,6 +81,13 @@ impl Modify for CommonProblems {
                 } else if has_query {
                     add_problem(op, "400", "`MALFORMED_QUERY`: the query cannot be read");
                 }
+                if op.request_body.is_some() || has_query {
+                    add_problem(
+                        op,
+                        "422",
+                        "`VALIDATION_FAILED`: the fields named in `errors` are invalid",
+                    );
+                }
             }
         }
     }
