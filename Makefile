@@ -6,11 +6,12 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run build test test-unit test-http-postgres lint fmt clippy clean-data help
+.PHONY: run build test test-unit test-http-postgres bench lint fmt clippy clean-data help
 
 help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
+	@echo "make bench  release-build and run the benchmark program (about 1.5 min; figures in docs/benchmarks.md)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 build:
@@ -22,7 +23,7 @@ run: build
 # nextest runs each test in its own process; doc tests need cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-test: test-unit test-http-postgres
+test: test-unit test-http-postgres test-contract
 
 test-unit:
 ifeq ($(NEXTEST),yes)
@@ -39,6 +40,15 @@ ifeq ($(NEXTEST),yes)
 else
 	CHATDESK_TEST_BACKEND=postgres $(CARGO) test --all-features --test api --no-fail-fast
 endif
+
+# A program, not timed tests: it prints its figures and their ratios to
+# baselines measured in the same run (see docs/benchmarks.md).
+bench:
+	$(CARGO) bench --bench bench
+
+# schemathesis against the OpenAPI document (installed into target/ by the script).
+test-contract:
+	tests/contract/run.sh
 
 fmt:
 	$(CARGO) fmt --all
