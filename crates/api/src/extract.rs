@@ -16,6 +16,7 @@ use chatdesk_domain::{Chatdesk, Error, FieldError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use validator::Validate;
 
 use crate::error::ApiError;
 
@@ -192,11 +193,12 @@ pub fn path_id<T: FromStr>(raw: &str, entity: Entity) -> Result<T, ApiError> {
 }
 
 /// `?limit=&cursor=` of every list.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Items per page, 1–100 (default 25).
     #[param(minimum = 1, maximum = 100)]
+    #[validate(range(min = 1, max = 100, message = "must be between 1 and 100"))]
     pub limit: Option<i64>,
     /// The `nextCursor` of the previous page (empty: the first page).
     pub cursor: Option<String>,
@@ -204,22 +206,38 @@ pub struct Paging {
 
 /// The default page size.
 pub const DEFAULT_LIMIT: u32 = 25;
-/// The largest page size.
-pub const MAX_LIMIT: u32 = 100;
+
+/// Runs a request type's `validator` rules; failures are a 422 naming each
+/// field (the shape of a request, such as a page size; the product's rules
+/// live in the domain).
+pub fn validate(value: &impl Validate) -> Result<(), ApiError> {
+    value.validate().map_err(|errors| {
+        let mut fields: Vec<FieldError> = errors
+            .field_errors()
+            .into_iter()
+            .flat_map(|(field, errs)| {
+                errs.iter().map(move |e| {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map_or_else(|| e.code.to_string(), ToString::to_string);
+                    FieldError::new(field.to_string(), message)
+                })
+            })
+            .collect();
+        fields.sort_by(|a, b| a.field.cmp(&b.field));
+        ApiError::validation(fields)
+    })
+}
 
 impl Paging {
     /// Checks the limit and decodes the cursor into an id.
     pub fn page_request<C: FromStr>(&self) -> Result<PageRequest<C>, ApiError> {
-        let limit = match self.limit {
-            None => DEFAULT_LIMIT,
-            Some(n) if (1..=i64::from(MAX_LIMIT)).contains(&n) => n as u32,
-            Some(_) => {
-                return Err(ApiError::validation(vec![FieldError::new(
-                    "limit",
-                    format!("must be between 1 and {MAX_LIMIT}"),
-                )]))
-            }
-        };
+        validate(self)?;
+        let limit = self
+            .limit
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(DEFAULT_LIMIT);
         let after = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(raw) => Some(
