@@ -72,7 +72,7 @@ fn main() -> Result<()> {
     println!(
         "settings: HTTP {} keep-alive client threads, {} server workers each, \
          {} s per endpoint after {} s warm-up; {} content items (2 in 3 PUBLISHED); \
-         store {} calls per variant in {ROUNDS} alternating rounds; no log subscriber \
+         store {} calls per variant in {ROUNDS} alternating rounds on fresh connections; no log subscriber \
          unless a row says so",
         s.clients,
         s.workers,
@@ -712,9 +712,18 @@ fn store(s: &Settings) -> Result<()> {
 }
 
 fn store_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<()> {
-    let store = Store::open(db.url(), 4)?;
-    store.run_migrations()?;
-    let seeded = seed(&chatdesk::chatdesk(store.clone()), s.items)?;
+    let url = db.url();
+    let seeded = {
+        let store = Store::open(url, 4)?;
+        store.run_migrations()?;
+        seed(&chatdesk::chatdesk(store), s.items)?
+    };
+    let mut conn = chatdesk_store::connect(url)?;
+    if conn.backend() == Backend::Postgres {
+        // What autovacuum would have done within a minute in production:
+        // without statistics the planner may sort the whole library.
+        conn.batch_execute("ANALYZE content_items")?;
+    }
     let site = seeded.site;
     let site_text = site.to_string();
     let filter = ContentFilter {
@@ -725,28 +734,20 @@ fn store_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<()> {
         limit: PAGE,
         after: None,
     };
-    let mut raw_conn = chatdesk_store::connect(db.url())?;
-    let mut dsl_conn = chatdesk_store::connect(db.url())?;
-    let mut ping_conn = chatdesk_store::connect(db.url())?;
-    if raw_conn.backend() == Backend::Postgres {
-        // What autovacuum would have done within a minute in production:
-        // without statistics the planner may sort the whole library.
-        raw_conn.batch_execute("ANALYZE content_items")?;
-    }
 
     // The three queries must return the same page.
-    let repo_ids: Vec<String> = store
+    let repo_ids: Vec<String> = Store::open(url, 1)?
         .list_content(site, &filter, &first_page)?
         .items
         .iter()
         .map(|i| i.id.to_string())
         .collect();
-    let raw_ids: Vec<String> = raw_page(&mut raw_conn, &site_text)?
+    let raw_ids: Vec<String> = raw_page(&mut conn, &site_text)?
         .into_iter()
         .take(PAGE as usize)
         .map(|r| r.id)
         .collect();
-    let dsl_ids: Vec<String> = dsl_page(&mut dsl_conn, &site_text)?
+    let dsl_ids: Vec<String> = dsl_page(&mut conn, &site_text)?
         .into_iter()
         .take(PAGE as usize)
         .map(|r| r.0)
@@ -754,40 +755,45 @@ fn store_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<()> {
     if repo_ids.len() != PAGE as usize || repo_ids != raw_ids || repo_ids != dsl_ids {
         return Err(format!("{name}: the repository, raw SQL and DSL pages differ").into());
     }
+    drop(conn);
 
-    let mut repo = || -> Result<()> {
-        black_box(store.list_content(site, &filter, &first_page)?);
-        Ok(())
-    };
-    let mut raw = || -> Result<()> {
-        black_box(raw_page(&mut raw_conn, &site_text)?);
-        Ok(())
-    };
-    let mut dsl = || -> Result<()> {
-        black_box(dsl_page(&mut dsl_conn, &site_text)?);
-        Ok(())
-    };
-    // What the pool's test on checkout adds to a query: one more round trip.
-    let mut dsl_after_ping = || -> Result<()> {
-        ping_conn.ping()?;
-        black_box(dsl_page(&mut ping_conn, &site_text)?);
-        Ok(())
-    };
-    let mut variants: [&mut dyn FnMut() -> Result<()>; 4] =
-        [&mut repo, &mut raw, &mut dsl, &mut dsl_after_ping];
-
-    let warmup = (s.store_calls / 10).max(10);
-    for f in variants.iter_mut() {
-        for _ in 0..warmup {
-            f()?;
-        }
-    }
     let per_round = s.store_calls / ROUNDS;
+    let warmup = (per_round / 10).max(20);
     // µs per call of each variant in each round.
     let mut rounds: Vec<[f64; 4]> = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
+        // Fresh connections every round: on a small VM a PostgreSQL round
+        // trip costs more or less depending on where the kernel runs that
+        // connection's backend process, and that sticks to the connection.
+        let store = Store::open(url, 1)?; // one pooled connection
+        let mut raw_conn = chatdesk_store::connect(url)?;
+        let mut dsl_conn = chatdesk_store::connect(url)?;
+        let mut ping_conn = chatdesk_store::connect(url)?;
+        let mut repo = || -> Result<()> {
+            black_box(store.list_content(site, &filter, &first_page)?);
+            Ok(())
+        };
+        let mut raw = || -> Result<()> {
+            black_box(raw_page(&mut raw_conn, &site_text)?);
+            Ok(())
+        };
+        let mut dsl = || -> Result<()> {
+            black_box(dsl_page(&mut dsl_conn, &site_text)?);
+            Ok(())
+        };
+        // What the pool's test on checkout adds to a query: one more round trip.
+        let mut dsl_after_ping = || -> Result<()> {
+            ping_conn.ping()?;
+            black_box(dsl_page(&mut ping_conn, &site_text)?);
+            Ok(())
+        };
+        let mut variants: [&mut dyn FnMut() -> Result<()>; 4] =
+            [&mut repo, &mut raw, &mut dsl, &mut dsl_after_ping];
         let mut round = [0.0; 4];
         for (f, micros) in variants.iter_mut().zip(round.iter_mut()) {
+            for _ in 0..warmup {
+                f()?;
+            }
             let t = Instant::now();
             for _ in 0..per_round {
                 f()?;
