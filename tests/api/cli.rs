@@ -22,23 +22,28 @@ fn chatdesk(database_url: &str, args: &[&str]) -> (i32, Value, String) {
     )
 }
 
-#[test]
-fn tenant_create_prints_a_token_that_signs_in() {
-    let app = app!();
-    let url = app.config.database_url.clone();
-    let (code, out, err) = chatdesk(
-        &url,
+/// `chatdesk tenant create --name Acme` with this plan and owner email.
+fn create_tenant(database_url: &str, plan: &str, owner_email: &str) -> (i32, Value, String) {
+    chatdesk(
+        database_url,
         &[
             "tenant",
             "create",
             "--name",
             "Acme",
             "--plan",
-            "PRO",
+            plan,
             "--owner-email",
-            "Owner@Acme.test",
+            owner_email,
         ],
-    );
+    )
+}
+
+#[test]
+fn tenant_create_prints_a_token_that_signs_in() {
+    let app = app!();
+    let url = app.config.database_url.clone();
+    let (code, out, err) = create_tenant(&url, "PRO", "Owner@Acme.test");
     assert_eq!(code, 0, "{err}");
     let obj = out.as_object().expect("one JSON object on stdout");
     assert_eq!(obj.len(), 3, "{out}");
@@ -81,35 +86,11 @@ fn set_plan_and_add_credits_show_in_me() {
 fn bad_arguments_fail_with_a_message() {
     let app = app!();
     let url = app.config.database_url.clone();
-    let (code, _, err) = chatdesk(
-        &url,
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "Acme",
-            "--plan",
-            "GOLD",
-            "--owner-email",
-            "a@b.co",
-        ],
-    );
+    let (code, _, err) = create_tenant(&url, "GOLD", "a@b.co");
     assert_ne!(code, 0);
     assert!(err.contains("FREE, STARTER, PRO, ENTERPRISE"), "{err}");
 
-    let (code, _, err) = chatdesk(
-        &url,
-        &[
-            "tenant",
-            "create",
-            "--name",
-            "Acme",
-            "--plan",
-            "PRO",
-            "--owner-email",
-            "nope",
-        ],
-    );
+    let (code, _, err) = create_tenant(&url, "PRO", "nope");
     assert_eq!(code, 1);
     assert!(err.contains("ownerEmail"), "{err}");
 

@@ -9,6 +9,19 @@ use serde_json::{json, Value};
 use crate::app;
 use crate::helpers::{at_micros, Reply, TestApp};
 
+/// The fields of a Site in api.md.
+const SITE_FIELDS: [&str; 9] = [
+    "id",
+    "domain",
+    "name",
+    "allowSubdomains",
+    "mappingStatus",
+    "apiKeyPrefix",
+    "identityVerification",
+    "theme",
+    "createdAt",
+];
+
 fn create(app: &TestApp, token: &str, body: &Value) -> Reply {
     app.post("/api/v1/sites", Some(token), body)
 }
@@ -55,17 +68,7 @@ fn creating_a_site_returns_it_and_its_key_once() {
     assert_eq!(reply.content_type, "application/json");
     assert_eq!(keys_of(&reply.body), ["apiKey", "site"]);
     let site = &reply.body["site"];
-    for key in [
-        "id",
-        "domain",
-        "name",
-        "allowSubdomains",
-        "mappingStatus",
-        "apiKeyPrefix",
-        "identityVerification",
-        "theme",
-        "createdAt",
-    ] {
+    for key in SITE_FIELDS {
         assert!(site.get(key).is_some(), "site.{key} missing: {site}");
     }
     assert!(uuid::Uuid::parse_str(site["id"].as_str().unwrap()).is_ok());
@@ -103,17 +106,7 @@ fn creating_a_site_returns_it_and_its_key_once() {
     assert_eq!(got.status, 200, "{}", got.body);
     assert!(got.body.get("apiKey").is_none());
     assert!(!got.body.to_string().contains(key));
-    for field in [
-        "id",
-        "domain",
-        "name",
-        "allowSubdomains",
-        "mappingStatus",
-        "apiKeyPrefix",
-        "identityVerification",
-        "theme",
-        "createdAt",
-    ] {
+    for field in SITE_FIELDS {
         assert_eq!(
             at_micros(&got.body)[field],
             at_micros(site)[field],
