@@ -6,7 +6,7 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run build test test-unit test-http-postgres bench lint fmt clippy clean-data help
+.PHONY: run build test test-unit test-http-postgres test-contract bench lint fmt clippy clean-data help
 
 help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
