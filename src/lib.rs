@@ -17,7 +17,7 @@ pub use config::Config;
 
 /// Opens the database and runs pending migrations, logging what ran.
 pub fn open_store(config: &Config) -> Result<Store, String> {
-    let url = config::redact_url(&config.database_url);
+    let url = chatdesk_domain::secret::redact_url(&config.database_url);
     let store = Store::open(&config.database_url, config.pool_size)
         .map_err(|e| format!("cannot open the database {url}: {e}"))?;
     let applied = store

@@ -142,6 +142,42 @@ fn user_hash_with_key(key: &[u8], external_id: &str) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
+/// A URL with its password replaced by `***`, fit for logs and messages:
+/// the password of the user info (`smtp://user:***@host`) and any
+/// `password=` query parameter (`postgres://db/x?password=***`).
+///
+/// Works on text, not a parsed URL, so a malformed URL is redacted too. The
+/// user info ends at the last `@`, so a password holding `/`, `?`, `#` or
+/// `@` is hidden whole; when in doubt, more is hidden rather than less.
+pub fn redact_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let (head, rest) = url.split_at(start);
+    let (authority, after) = match rest.rfind('@') {
+        Some(at) => {
+            let (userinfo, host_and_more) = rest.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => (format!("{}:***", &userinfo[..colon]), host_and_more),
+                None => (userinfo.to_string(), host_and_more),
+            }
+        }
+        None => (String::new(), rest),
+    };
+    let after = match after.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => after.to_string(),
+    };
+    format!("{head}{authority}{after}")
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
@@ -205,6 +241,47 @@ mod tests {
         assert!(!verify_user_hash(&secret.hash, "user-123", ""));
         let other = IssuedSecret::new(SecretKind::IdentitySecret, [1u8; SECRET_BYTES]);
         assert!(!verify_user_hash(&other.hash, "user-123", &from_raw));
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        let table = [
+            ("smtp://127.0.0.1:2525", "smtp://127.0.0.1:2525"),
+            (
+                "smtp://user:pass@host:587?tls=required",
+                "smtp://user:***@host:587?tls=required",
+            ),
+            (
+                "smtps://user:p%40ss@mail.example.com",
+                "smtps://user:***@mail.example.com",
+            ),
+            ("smtp://user:pa/ss?x#y@host", "smtp://user:***@host"),
+            ("smtp://user:p@ss@host", "smtp://user:***@host"),
+            ("smtp://user@host", "smtp://user@host"),
+            ("smtp://:secret@host", "smtp://:***@host"),
+            ("user:secret@host", "user:***@host"),
+            ("", ""),
+            (
+                "postgres://app:s3cret@db:5432/chatdesk",
+                "postgres://app:***@db:5432/chatdesk",
+            ),
+            ("postgres://app@db/chatdesk", "postgres://app@db/chatdesk"),
+            (
+                "postgres://db/x?user=a&password=pw&sslmode=require",
+                "postgres://db/x?user=a&password=***&sslmode=require",
+            ),
+            (
+                "postgresql://u:p%40ss@h/d?options=-csearch_path%3Dt",
+                "postgresql://u:***@h/d?options=-csearch_path%3Dt",
+            ),
+            (
+                "sqlite://./data/chatdesk.sqlite3",
+                "sqlite://./data/chatdesk.sqlite3",
+            ),
+        ];
+        for (url, expected) in table {
+            assert_eq!(redact_url(url), expected, "{url:?}");
+        }
     }
 
     #[test]

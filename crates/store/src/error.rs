@@ -64,40 +64,7 @@ impl From<StoreError> for chatdesk_domain::Error {
     }
 }
 
-/// The URL with its password (in the authority or a `password=` query
-/// parameter) replaced by `***`, fit for logs and messages.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => authority.to_string(),
-        },
-        None => authority.to_string(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => pair.to_string(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_string(),
-    };
-    match scheme {
-        Some(scheme) => format!("{scheme}://{authority}{tail}"),
-        None => format!("{authority}{tail}"),
-    }
-}
+pub use chatdesk_domain::secret::redact_url;
 
 /// The passwords a URL carries, raw and percent-decoded.
 fn passwords_in(url: &str) -> Vec<String> {
@@ -164,32 +131,6 @@ fn percent_decode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_passwords_in_authority_and_query() {
-        let table = [
-            (
-                "postgres://app:s3cret@db:5432/chatdesk",
-                "postgres://app:***@db:5432/chatdesk",
-            ),
-            ("postgres://app@db/chatdesk", "postgres://app@db/chatdesk"),
-            (
-                "postgres://db/x?user=a&password=pw&sslmode=require",
-                "postgres://db/x?user=a&password=***&sslmode=require",
-            ),
-            (
-                "postgresql://u:p%40ss@h/d?options=-csearch_path%3Dt",
-                "postgresql://u:***@h/d?options=-csearch_path%3Dt",
-            ),
-            (
-                "sqlite://./data/chatdesk.sqlite3",
-                "sqlite://./data/chatdesk.sqlite3",
-            ),
-        ];
-        for (url, expected) in table {
-            assert_eq!(redact_url(url), expected);
-        }
-    }
 
     #[test]
     fn scrubs_raw_and_decoded_passwords() {
