@@ -178,6 +178,60 @@ pub fn redact_url(url: &str) -> String {
     format!("{head}{authority}{after}")
 }
 
+/// The passwords a URL carries (its user info's and any `password=` query
+/// parameter's), each as written and percent-decoded, longest first: what
+/// to scrub from a driver's message that may echo them.
+pub fn url_passwords(url: &str) -> Vec<String> {
+    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let (userinfo, after) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let mut found: Vec<String> = Vec::new();
+    if let Some((_, password)) = userinfo.and_then(|u| u.split_once(':')) {
+        found.push(password.to_string());
+    }
+    if let Some((_, query)) = after.split_once('?') {
+        found.extend(query.split('&').filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            key.eq_ignore_ascii_case("password")
+                .then(|| value.to_string())
+        }));
+    }
+    let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
+    found.extend(decoded);
+    found.retain(|p| !p.is_empty());
+    found.sort();
+    found.dedup();
+    // Longest first, so a password containing another is replaced whole.
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found
+}
+
+/// `%XX` escapes decoded; malformed escapes are kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], escaped) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
@@ -282,6 +336,25 @@ mod tests {
         for (url, expected) in table {
             assert_eq!(redact_url(url), expected, "{url:?}");
         }
+    }
+
+    #[test]
+    fn url_passwords_cover_raw_decoded_and_query_forms() {
+        assert_eq!(url_passwords("smtp://u:p%40ss@host"), ["p%40ss", "p@ss"]);
+        assert_eq!(url_passwords("smtp://u:pass@host"), ["pass"]);
+        assert!(url_passwords("smtp://u@host").is_empty());
+        assert!(url_passwords("smtp://host:25").is_empty());
+        assert!(url_passwords("smtp://u:@host").is_empty());
+        assert_eq!(
+            url_passwords("postgres://u:ab@h/d?password=abcd&x=1"),
+            ["abcd", "ab"]
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
+        assert_eq!(percent_decode("%C3%A9t%C3%A9"), "été");
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl SmtpMailer {
     ) -> Result<SmtpMailer, MailError> {
         let smtp_url = smtp_url.trim();
         let description = redact_url(smtp_url);
-        let secrets = password_forms(smtp_url);
+        let secrets = chatdesk_domain::secret::url_passwords(smtp_url);
         let invalid = |reason: String| MailError::InvalidSmtpUrl {
             url: description.clone(),
             reason: scrub(reason, &secrets),
@@ -221,68 +221,9 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// The URL's password as written and percent-decoded (what may show up in
-/// an error), or nothing when it has none.
-fn password_forms(url: &str) -> Vec<String> {
-    let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let Some(at) = rest.rfind('@') else {
-        return Vec::new();
-    };
-    let Some((_, password)) = rest[..at].split_once(':') else {
-        return Vec::new();
-    };
-    if password.is_empty() {
-        return Vec::new();
-    }
-    let decoded = percent_decode(password);
-    let mut forms = vec![password.to_owned()];
-    if decoded != password {
-        forms.push(decoded);
-    }
-    forms
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_forms_cover_raw_and_decoded() {
-        assert_eq!(
-            password_forms("smtp://u:p%40ss@host"),
-            vec!["p%40ss".to_owned(), "p@ss".to_owned()]
-        );
-        assert_eq!(
-            password_forms("smtp://u:pass@host"),
-            vec!["pass".to_owned()]
-        );
-        assert!(password_forms("smtp://u@host").is_empty());
-        assert!(password_forms("smtp://host:25").is_empty());
-        assert!(password_forms("smtp://u:@host").is_empty());
-    }
 
     #[test]
     fn schemes_and_tls_values() {
@@ -303,12 +244,6 @@ mod tests {
         assert!(is_loopback("smtp://u:***@127.0.0.1:2525"));
         assert!(is_loopback("smtp://localhost"));
         assert!(!is_loopback("smtp://u:***@mail.example.com"));
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
-        assert_eq!(percent_decode("%C3%A9t%C3%A9"), "été");
     }
 
     #[test]

@@ -66,66 +66,13 @@ impl From<StoreError> for chatdesk_domain::Error {
 
 pub use chatdesk_domain::secret::redact_url;
 
-/// The passwords a URL carries, raw and percent-decoded.
-fn passwords_in(url: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    if let Some((userinfo, _)) = authority.rsplit_once('@') {
-        if let Some((_, password)) = userinfo.split_once(':') {
-            found.push(password.to_string());
-        }
-    }
-    if let Some((_, query)) = tail.split_once('?') {
-        for pair in query.split('&') {
-            if let Some((key, value)) = pair.split_once('=') {
-                if key.eq_ignore_ascii_case("password") {
-                    found.push(value.to_string());
-                }
-            }
-        }
-    }
-    let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
-    found.extend(decoded);
-    found.retain(|p| !p.is_empty());
-    found.sort();
-    found.dedup();
-    // Longest first, so a password containing another is replaced whole.
-    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    found
-}
-
 /// `message` with every password of `url` replaced by `***`.
 pub(crate) fn scrub(message: &str, url: &str) -> String {
-    passwords_in(url)
+    chatdesk_domain::secret::url_passwords(url)
         .iter()
         .fold(message.to_string(), |text, password| {
             text.replace(password.as_str(), "***")
         })
-}
-
-fn percent_decode(value: &str) -> String {
-    fn hex(byte: u8) -> Option<u8> {
-        (byte as char)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(high * 16 + low);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
