@@ -7,6 +7,9 @@ use chatdesk_domain::{Error, ErrorKind, FieldError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 2;
+
 /// One invalid field.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProblemField {
@@ -124,6 +127,12 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((
+                header::RETRY_AFTER,
+                RETRY_AFTER_UNAVAILABLE_SECS.to_string(),
+            ));
+        }
         response.json(self.problem())
     }
 }
@@ -137,6 +146,8 @@ impl From<Error> for ApiError {
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match err {
@@ -189,6 +200,12 @@ mod tests {
             (Error::SiteNotMapped, 409, "SITE_NOT_MAPPED"),
             (Error::MemberExists, 409, "MEMBER_EXISTS"),
             (Error::SiteExists, 409, "SITE_EXISTS"),
+            (
+                Error::PreconditionFailed(Entity::Site),
+                412,
+                "PRECONDITION_FAILED",
+            ),
+            (Error::DatabaseUnavailable, 503, "DATABASE_UNAVAILABLE"),
             (Error::Internal("db down".into()), 500, "INTERNAL"),
         ];
         for (err, status, code) in table {

@@ -21,6 +21,10 @@ pub enum ErrorKind {
     Conflict,
     /// Too many requests.
     RateLimited,
+    /// A precondition of the request (`If-Match`) does not hold.
+    PreconditionFailed,
+    /// A dependency (the database) cannot be reached for now; retry later.
+    Unavailable,
     /// Something failed on our side (storage, mail transport).
     Internal,
 }
@@ -122,6 +126,12 @@ pub enum Error {
     /// The tenant already has a site with this domain.
     #[error("a site with this domain already exists")]
     SiteExists,
+    /// The thing changed since the caller read it (a stale `If-Match`).
+    #[error("the {} changed since it was read; read it again and retry", .0.name())]
+    PreconditionFailed(Entity),
+    /// The database cannot be reached for now.
+    #[error("the database is unavailable; retry shortly")]
+    DatabaseUnavailable,
     /// Storage or another adapter failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -146,6 +156,8 @@ impl Error {
             Error::SiteNotMapped => "SITE_NOT_MAPPED",
             Error::MemberExists => "MEMBER_EXISTS",
             Error::SiteExists => "SITE_EXISTS",
+            Error::PreconditionFailed(_) => "PRECONDITION_FAILED",
+            Error::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -162,6 +174,8 @@ impl Error {
             | Error::SiteNotMapped
             | Error::MemberExists
             | Error::SiteExists => ErrorKind::Conflict,
+            Error::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
+            Error::DatabaseUnavailable => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
