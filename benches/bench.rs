@@ -35,12 +35,12 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use chatdesk::config::Config;
 use chatdesk::Application;
+use chatdesk_api::Services;
 use chatdesk_domain::content::{ContentFilter, ContentStatus, NewContentInput};
 use chatdesk_domain::ids::SiteId;
 use chatdesk_domain::ports::{ContentRepository, PageRequest};
 use chatdesk_domain::site::NewSiteInput;
 use chatdesk_domain::tenant::Plan;
-use chatdesk_domain::Chatdesk;
 use chatdesk_store::schema::content_items;
 use chatdesk_store::testing::TestDatabase;
 use chatdesk_store::{Backend, DbConnection, Store};
@@ -154,10 +154,13 @@ struct Seeded {
 
 /// One PRO tenant, one site and `items` content items, through the use
 /// cases (as the CLI and the API would make them).
-fn seed(app: &Chatdesk, items: usize) -> Result<Seeded> {
-    let created = app.create_tenant("Bench", Plan::Pro, "owner@bench.example.com")?;
-    let actor = app.authenticate(Some(&created.token))?;
+fn seed(app: &Services, items: usize) -> Result<Seeded> {
+    let created = app
+        .tenancy
+        .create_tenant("Bench", Plan::Pro, "owner@bench.example.com")?;
+    let actor = app.tenancy.authenticate(Some(&created.token))?;
     let site = app
+        .sites
         .create_site(
             &actor,
             &NewSiteInput {
@@ -184,7 +187,7 @@ fn seed(app: &Chatdesk, items: usize) -> Result<Seeded> {
             status: Some(if i % 3 == 2 { "DRAFT" } else { "PUBLISHED" }.into()),
             audiences,
         };
-        app.create_content(&actor, site.id, &input)?;
+        app.content.create_content(&actor, site.id, &input)?;
     }
     Ok(Seeded {
         token: created.token,
@@ -321,7 +324,7 @@ fn http(s: &Settings) -> Result<()> {
     let real = chatdesk_server(config.clone())?;
 
     let seeding = Instant::now();
-    let seeded = seed(&chatdesk::chatdesk(chatdesk::open_store(&config)?), s.items)?;
+    let seeded = seed(&chatdesk::services(chatdesk::open_store(&config)?), s.items)?;
     let seeding = seeding.elapsed();
 
     let base = real.base();
@@ -716,7 +719,7 @@ fn store_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<()> {
     let seeded = {
         let store = Store::open(url, 4)?;
         store.run_migrations()?;
-        seed(&chatdesk::chatdesk(store), s.items)?
+        seed(&chatdesk::services(store), s.items)?
     };
     let mut conn = chatdesk_store::connect(url)?;
     if conn.backend() == Backend::Postgres {

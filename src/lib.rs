@@ -8,9 +8,9 @@ pub mod telemetry;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use chatdesk_api::ApiConfig;
-use chatdesk_domain::ports::{RandomIds, SystemClock};
-use chatdesk_domain::Chatdesk;
+use chatdesk_api::{ApiConfig, Services};
+use chatdesk_domain::ports::{Clock, IdGenerator, RandomIds, SystemClock};
+use chatdesk_domain::services::{ContentService, SiteService, TenancyService, WidgetService};
 use chatdesk_store::Store;
 
 pub use config::Config;
@@ -31,18 +31,28 @@ pub fn open_store(config: &Config) -> Result<Store, String> {
     Ok(store)
 }
 
-/// The use cases over the real adapters.
-pub fn chatdesk(store: Store) -> Chatdesk {
+/// Tenants and members over the real adapters (also what the CLI uses).
+pub fn tenancy(store: &Arc<Store>) -> TenancyService {
+    TenancyService::new(clock(), ids(), store.clone(), store.clone())
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+fn ids() -> Arc<dyn IdGenerator> {
+    Arc::new(RandomIds)
+}
+
+/// Every service of the API over the real adapters.
+pub fn services(store: Store) -> Services {
     let store = Arc::new(store);
-    Chatdesk {
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
-        readiness: store.clone(),
-        tenants: store.clone(),
-        members: store.clone(),
-        sites: store.clone(),
-        widgets: store.clone(),
-        content: store,
+    Services {
+        tenancy: tenancy(&store),
+        sites: SiteService::new(clock(), ids(), store.clone()),
+        widgets: WidgetService::new(clock(), ids(), store.clone(), store.clone()),
+        content: ContentService::new(clock(), ids(), store.clone(), store.clone()),
+        readiness: store,
     }
 }
 
@@ -74,7 +84,7 @@ impl Application {
             dashboard_origins: config.dashboard_origins.clone(),
             workers: config.workers,
         };
-        let server = chatdesk_api::serve(listener, chatdesk(store), api)
+        let server = chatdesk_api::serve(listener, services(store), api)
             .map_err(|e| format!("cannot start the server: {e}"))?;
         Ok(Application { server, port })
     }

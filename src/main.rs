@@ -142,7 +142,7 @@ fn tenant_json(tenant: &Tenant) -> serde_json::Value {
 }
 
 fn tenant(config: &Config, command: TenantCommand) -> Result<(), String> {
-    let app = chatdesk::chatdesk(chatdesk::open_store(config)?);
+    let app = chatdesk::tenancy(&std::sync::Arc::new(chatdesk::open_store(config)?));
     let output = match command {
         TenantCommand::Create {
             name,

@@ -134,9 +134,9 @@ impl TestApp {
 
     /// The use cases over a second connection to the same database, for
     /// set-up (tenants are made by the CLI, not the API).
-    pub fn chatdesk(&self) -> chatdesk_domain::Chatdesk {
+    pub fn tenancy(&self) -> chatdesk_domain::services::TenancyService {
         let store = chatdesk::open_store(&self.config).expect("store");
-        chatdesk::chatdesk(store)
+        chatdesk::tenancy(&std::sync::Arc::new(store))
     }
 
     /// A store over the same database, to check what the API cannot show.
@@ -148,7 +148,7 @@ impl TestApp {
     pub fn tenant(&self, plan: Plan) -> TestTenant {
         let n = uuid::Uuid::new_v4().simple().to_string();
         let created = self
-            .chatdesk()
+            .tenancy()
             .create_tenant(
                 &format!("Tenant {}", &n[..8]),
                 plan,
@@ -378,7 +378,7 @@ impl TestApp {
 
     /// Changes a tenant's plan behind the API's back (as the CLI does).
     pub fn set_plan(&self, tenant: &TestTenant, plan: Plan) {
-        self.chatdesk()
+        self.tenancy()
             .set_plan(tenant.id.parse().expect("tenant id"), plan)
             .expect("set plan");
     }

@@ -186,11 +186,17 @@ mod tests {
             (Error::invalid("name", "bad"), 422, "VALIDATION_FAILED"),
             (Error::MissingCredentials, 401, "MISSING_CREDENTIALS"),
             (Error::InvalidCredentials, 401, "INVALID_CREDENTIALS"),
-            (Error::RoleTooWeak { needed: "ADMIN" }, 403, "ROLE_TOO_WEAK"),
+            (
+                Error::RoleTooWeak {
+                    needed: chatdesk_domain::tenant::Role::Admin,
+                },
+                403,
+                "ROLE_TOO_WEAK",
+            ),
             (Error::NotFound(Entity::Site), 404, "NOT_FOUND"),
             (
                 Error::PlanLimit {
-                    plan: "FREE",
+                    plan: chatdesk_domain::tenant::Plan::Free,
                     cap: 1,
                 },
                 409,
@@ -224,7 +230,7 @@ mod tests {
     #[test]
     fn problems_name_their_type() {
         let p = ApiError::from(Error::PlanLimit {
-            plan: "FREE",
+            plan: chatdesk_domain::tenant::Plan::Free,
             cap: 1,
         })
         .problem();

@@ -1,5 +1,6 @@
 //! Request extractors: JSON bodies with field-named errors, queries, the
-//! signed-in member, path ids, and list paging.
+//! dashboard's signed-in member with its service, path ids, and list
+//! paging.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,8 +12,9 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 use chatdesk_domain::error::Entity;
 use chatdesk_domain::ports::PageRequest;
+use chatdesk_domain::services::TenancyService;
 use chatdesk_domain::tenant::Actor;
-use chatdesk_domain::{Chatdesk, Error, FieldError};
+use chatdesk_domain::{Error, FieldError};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -24,13 +26,14 @@ use crate::error::ApiError;
 pub const DASHBOARD_BODY_LIMIT: usize = 256 * 1024;
 
 /// Runs a use case on the blocking thread pool (the ports are synchronous).
-pub async fn run<T, F>(app: &web::Data<Chatdesk>, f: F) -> Result<T, ApiError>
+pub async fn run<S, T, F>(service: &web::Data<S>, f: F) -> Result<T, ApiError>
 where
+    S: Send + Sync + ?Sized + 'static,
     T: Send + 'static,
-    F: FnOnce(&Chatdesk) -> Result<T, Error> + Send + 'static,
+    F: FnOnce(&S) -> Result<T, Error> + Send + 'static,
 {
-    let app = app.clone();
-    web::block(move || f(&app))
+    let service = service.clone();
+    web::block(move || f(&service))
         .await
         .map_err(|_| ApiError::from(Error::Internal("blocking task was cancelled".into())))?
         .map_err(ApiError::from)
@@ -158,23 +161,63 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, String> {
         })
 }
 
-/// The signed-in team member (`Authorization: Bearer <token>`).
-pub struct Member(pub Actor);
+/// A dashboard request: the bearer token (`Authorization: Bearer <token>`)
+/// and the service `S` its route uses. [`Dashboard::run`] signs the member
+/// in and runs the use case in one hop to the blocking pool, so a request
+/// costs one hop and one pooled connection at a time.
+pub struct Dashboard<S: ?Sized> {
+    token: Option<String>,
+    tenancy: web::Data<TenancyService>,
+    service: web::Data<S>,
+}
 
-impl FromRequest for Member {
+impl<S: ?Sized + 'static> FromRequest for Dashboard<S> {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
-        let app = req.app_data::<web::Data<Chatdesk>>().cloned();
-        Box::pin(async move {
-            let app =
-                app.ok_or_else(|| ApiError::from(Error::Internal("app state missing".into())))?;
-            let actor = run(&app, move |app| app.authenticate(token.as_deref())).await?;
-            tracing::Span::current().record("member_id", tracing::field::display(actor.member.id));
-            Ok(Member(actor))
+        let state =
+            |what: &str| ApiError::from(Error::Internal(format!("app state missing: {what}")));
+        std::future::ready(
+            match (
+                req.app_data::<web::Data<TenancyService>>(),
+                req.app_data::<web::Data<S>>(),
+            ) {
+                (Some(tenancy), Some(service)) => Ok(Dashboard {
+                    token: bearer_token(req),
+                    tenancy: tenancy.clone(),
+                    service: service.clone(),
+                }),
+                (None, _) => Err(state("TenancyService")),
+                (_, None) => Err(state(std::any::type_name::<S>())),
+            },
+        )
+    }
+}
+
+impl<S: Send + Sync + ?Sized + 'static> Dashboard<S> {
+    /// Signs the member in, then runs `f` with the service and the member,
+    /// on one blocking-pool hop. The member's id is recorded on the
+    /// request's span.
+    pub async fn run<T, F>(self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&S, &Actor) -> Result<T, Error> + Send + 'static,
+    {
+        let Dashboard {
+            token,
+            tenancy,
+            service,
+        } = self;
+        let span = tracing::Span::current();
+        web::block(move || {
+            let actor = tenancy.authenticate(token.as_deref())?;
+            span.record("member_id", tracing::field::display(actor.member.id));
+            f(&service, &actor)
         })
+        .await
+        .map_err(|_| ApiError::from(Error::Internal("blocking task was cancelled".into())))?
+        .map_err(ApiError::from)
     }
 }
 

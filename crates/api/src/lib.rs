@@ -4,17 +4,20 @@
 
 pub mod dto;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod routes;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_cors::{Cors, CorsError};
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
-use chatdesk_domain::Chatdesk;
+use chatdesk_domain::ports::Readiness;
+use chatdesk_domain::services::{ContentService, SiteService, TenancyService, WidgetService};
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 pub use error::ApiError;
@@ -122,13 +125,61 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
     }
 }
 
+/// The services the routes use, built by the binary over its adapters.
+/// Each is registered on its own, and each route receives only the one it
+/// uses (see [`extract::Dashboard`]).
+#[derive(Clone)]
+pub struct Services {
+    /// Sign-in, tenants and members.
+    pub tenancy: TenancyService,
+    /// Sites and their secrets.
+    pub sites: SiteService,
+    /// The widget Builder.
+    pub widgets: WidgetService,
+    /// The content library.
+    pub content: ContentService,
+    /// The database probe of `/readyz`.
+    pub readiness: Arc<dyn Readiness>,
+}
+
+/// The [`Services`] as app data, made once and shared by every worker.
+#[derive(Clone)]
+struct AppData {
+    tenancy: web::Data<TenancyService>,
+    sites: web::Data<SiteService>,
+    widgets: web::Data<WidgetService>,
+    content: web::Data<ContentService>,
+    readiness: web::Data<dyn Readiness>,
+}
+
+impl AppData {
+    fn new(services: Services) -> Self {
+        AppData {
+            tenancy: web::Data::new(services.tenancy),
+            sites: web::Data::new(services.sites),
+            widgets: web::Data::new(services.widgets),
+            content: web::Data::new(services.content),
+            readiness: web::Data::from(services.readiness),
+        }
+    }
+}
+
 /// Builds the server on a bound listener; the caller awaits it.
-pub fn serve(listener: TcpListener, app: Chatdesk, config: ApiConfig) -> std::io::Result<Server> {
-    let app = web::Data::new(app);
+pub fn serve(
+    listener: TcpListener,
+    services: Services,
+    config: ApiConfig,
+) -> std::io::Result<Server> {
+    let data = AppData::new(services);
     let workers = config.workers;
     let server = HttpServer::new(move || {
+        let data = data.clone();
         App::new()
-            .app_data(app.clone())
+            .app_data(data.tenancy)
+            .app_data(data.sites)
+            .app_data(data.widgets)
+            .app_data(data.content)
+            .app_data(data.readiness)
             .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))
             .configure(configure(&config))
             // Runs inside the request span: returns the request id and logs

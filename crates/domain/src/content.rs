@@ -132,6 +132,8 @@ pub struct ContentItem {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every write.
+    pub version: crate::version::Version,
 }
 
 /// A new content item as a team member sends it.
@@ -227,6 +229,7 @@ impl ContentItem {
                 generated: false,
                 created_at: now,
                 updated_at: now,
+                version: crate::version::Version::FIRST,
             }),
             _ => Err(Error::Internal("content validation lost an error".into())),
         }
@@ -252,22 +255,32 @@ impl ContentItem {
             generated: true,
             created_at: now,
             updated_at: now,
+            version: crate::version::Version::FIRST,
         }
     }
 
-    /// Applies a change. Returns whether anything changed.
-    pub fn apply(&mut self, patch: ContentPatch, now: DateTime<Utc>) -> bool {
+    /// The entity tag of the item's representation.
+    pub fn entity_tag(&self) -> String {
+        crate::version::entity_tag(&[self.version])
+    }
+
+    /// Applies a change, stamped `now` and one version on when anything
+    /// changed. Returns whether anything changed. The store calls it on
+    /// the row it read in the writing transaction and writes back only the
+    /// fields a patch owns (status, audiences).
+    pub fn apply(&mut self, patch: &ContentPatch, now: DateTime<Utc>) -> bool {
         let mut changed = false;
         if let Some(status) = patch.status {
             changed |= self.status != status;
             self.status = status;
         }
-        if let Some(audiences) = patch.audiences {
-            changed |= self.audiences != audiences;
-            self.audiences = audiences;
+        if let Some(audiences) = &patch.audiences {
+            changed |= self.audiences != *audiences;
+            self.audiences = audiences.clone();
         }
         if changed {
             self.updated_at = now;
+            self.version = crate::version::Version(self.version.0 + 1);
         }
         changed
     }
@@ -383,7 +396,7 @@ mod tests {
         }
         .parse()
         .expect("valid");
-        assert!(flow.apply(patch, t1));
+        assert!(flow.apply(&patch, t1));
         assert!(flow.is_shown_to_everyone());
         assert_eq!(flow.updated_at, t1);
 
@@ -393,7 +406,7 @@ mod tests {
         }
         .parse()
         .expect("valid");
-        assert!(!flow.apply(same, t1 + chrono::Duration::seconds(1)));
+        assert!(!flow.apply(&same, t1 + chrono::Duration::seconds(1)));
         assert_eq!(flow.updated_at, t1);
     }
 

@@ -101,7 +101,7 @@ pub enum Error {
     #[error("this action needs the {needed} role or stronger")]
     RoleTooWeak {
         /// The weakest role that may act.
-        needed: &'static str,
+        needed: crate::tenant::Role,
     },
     /// The thing does not exist (or is not the caller's to see).
     #[error("{} not found", .0.name())]
@@ -110,7 +110,7 @@ pub enum Error {
     #[error("the {plan} plan allows at most {cap} site(s)")]
     PlanLimit {
         /// The tenant's plan.
-        plan: &'static str,
+        plan: crate::tenant::Plan,
         /// The cap.
         cap: u32,
     },

@@ -6,13 +6,14 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::content::{ContentFilter, ContentItem};
+use crate::content::{ContentFilter, ContentItem, ContentPatch};
 use crate::error::Error;
 use crate::ids::{ContentId, MemberId, SiteId, TenantId};
 use crate::secret::{SecretHash, SECRET_BYTES};
-use crate::site::Site;
+use crate::site::{Site, SiteChanges};
 use crate::tenant::{Actor, Plan, Tenant, TenantMember};
-use crate::widget::ChatWidget;
+use crate::version::Precondition;
+use crate::widget::{ChatWidget, WidgetTransition};
 
 #[cfg(feature = "testing")]
 use mockall::automock;
@@ -151,15 +152,12 @@ pub trait MemberRepository: Send + Sync {
 /// Sites.
 #[cfg_attr(feature = "testing", automock)]
 pub trait SiteRepository: Send + Sync {
-    /// Stores a new site in one transaction that first counts the tenant's
-    /// sites and fails with [`Error::PlanLimit`] at `cap` (`None` =
-    /// unlimited); [`Error::SiteExists`] when the tenant has the domain.
-    fn insert_site_within_cap(
-        &self,
-        site: &Site,
-        cap: Option<u32>,
-        plan: Plan,
-    ) -> Result<(), Error>;
+    /// Stores a new site in one transaction that locks its tenant's row,
+    /// counts the tenant's sites and applies the plan on that locked row
+    /// ([`Plan::check_site_cap`]), so a concurrent plan change or create
+    /// cannot slip past the cap; [`Error::SiteExists`] when the tenant has
+    /// the domain.
+    fn insert_site(&self, site: &Site) -> Result<(), Error>;
     /// The tenant's sites, oldest first.
     fn list_sites(
         &self,
@@ -170,11 +168,30 @@ pub trait SiteRepository: Send + Sync {
     fn get_site(&self, tenant: TenantId, id: SiteId) -> Result<Site, Error>;
     /// The site whose API key has this hash.
     fn find_by_api_key(&self, key: &SecretHash) -> Result<Option<Site>, Error>;
-    /// Saves every mutable field of a site of the tenant;
+    /// Writes `changes` to a site of the tenant in one transaction that
+    /// locks the row, checks `precondition` against its entity tag, and
+    /// updates only the columns `changes` names whose value differs (one
+    /// version on, `updated_at` = `now`); returns the site as stored.
     /// [`Error::SiteExists`] when the new domain is taken.
-    fn update_site(&self, site: &Site) -> Result<(), Error>;
+    fn update_site(
+        &self,
+        tenant: TenantId,
+        id: SiteId,
+        changes: &SiteChanges,
+        precondition: &Precondition,
+        now: DateTime<Utc>,
+    ) -> Result<Site, Error>;
     /// Deletes a site of the tenant and everything under it.
     fn delete_site(&self, tenant: TenantId, id: SiteId) -> Result<(), Error>;
+}
+
+/// A site with its widget, as read in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteWidget {
+    /// The site.
+    pub site: Site,
+    /// Its widget.
+    pub widget: ChatWidget,
 }
 
 /// Chat widgets (one per site).
@@ -182,8 +199,28 @@ pub trait SiteRepository: Send + Sync {
 pub trait WidgetRepository: Send + Sync {
     /// The site's widget, if it has one.
     fn get_widget(&self, site: SiteId) -> Result<Option<ChatWidget>, Error>;
-    /// Inserts the widget, or updates the site's existing one.
-    fn save_widget(&self, widget: &ChatWidget) -> Result<(), Error>;
+    /// Saves the Builder's settings of the site's widget in one transaction
+    /// that locks the site's row: inserts `draft` when the site has no
+    /// widget (then `Ok((…, true))`), else checks `precondition` against
+    /// the widget's entity tag and writes only the settings columns (never
+    /// the status). [`Error::NotFound`] when the site is not the tenant's.
+    fn save_widget_settings(
+        &self,
+        tenant: TenantId,
+        draft: &ChatWidget,
+        precondition: &Precondition,
+    ) -> Result<(SiteWidget, bool), Error>;
+    /// Publishes or pauses the site's widget in one transaction that locks
+    /// the site's row, applies the transition's rule to that row
+    /// ([`WidgetTransition::apply`]: the mapping it checks is the current
+    /// one) and writes the status conditionally on the version it read.
+    fn transition_widget(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+        transition: WidgetTransition,
+        now: DateTime<Utc>,
+    ) -> Result<SiteWidget, Error>;
 }
 
 /// The content library.
@@ -200,8 +237,18 @@ pub trait ContentRepository: Send + Sync {
     ) -> Result<Page<ContentItem, ContentId>, Error>;
     /// An item of the site.
     fn get_content(&self, site: SiteId, id: ContentId) -> Result<ContentItem, Error>;
-    /// Saves an item's status, audiences and `updated_at`.
-    fn update_content(&self, item: &ContentItem) -> Result<(), Error>;
+    /// Applies `patch` ([`ContentItem::apply`]) to an item of the site in
+    /// one transaction that reads the row, checks `precondition` against
+    /// its entity tag, and writes only the status and audiences,
+    /// conditionally on the version it read; returns the item as stored.
+    fn update_content(
+        &self,
+        site: SiteId,
+        id: ContentId,
+        patch: &ContentPatch,
+        precondition: &Precondition,
+        now: DateTime<Utc>,
+    ) -> Result<ContentItem, Error>;
 }
 
 /// An email to send.

@@ -11,6 +11,7 @@ use crate::error::Validator;
 use crate::ids::{SiteId, TenantId};
 use crate::secret::SecretHash;
 use crate::tenant::closed_enum;
+use crate::version::Version;
 
 /// A site's domain: trimmed, lower-cased, at most 253 characters, a valid
 /// host name (no scheme, port or path).
@@ -199,9 +200,16 @@ pub struct Site {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every write.
+    pub version: Version,
 }
 
 impl Site {
+    /// The entity tag of the site's representation.
+    pub fn entity_tag(&self) -> String {
+        crate::version::entity_tag(&[self.version])
+    }
+
     /// Whether visitors' `externalId`s must be signed with the identity secret.
     pub fn identity_verification(&self) -> bool {
         self.identity_secret_hash.is_some()
@@ -211,6 +219,178 @@ impl Site {
     /// the widget need.
     pub fn is_mapped(&self) -> bool {
         self.mapping_status == MappingStatus::Completed
+    }
+}
+
+/// A new site as a member sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSiteInput {
+    /// Domain as typed.
+    pub domain: String,
+    /// Display name.
+    pub name: String,
+    /// Whether subdomains count as the site.
+    pub allow_subdomains: bool,
+    /// Widget theme; the default theme when absent.
+    pub theme: Option<Theme>,
+}
+
+/// The validated fields of a new site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSite {
+    /// Domain.
+    pub domain: SiteDomain,
+    /// Display name.
+    pub name: String,
+    /// Whether subdomains count as the site.
+    pub allow_subdomains: bool,
+    /// Widget theme.
+    pub theme: Theme,
+}
+
+impl NewSiteInput {
+    /// Validates every field.
+    pub fn parse(&self) -> Result<NewSite, crate::error::Error> {
+        let mut v = Validator::new();
+        let domain = v.check("domain", SiteDomain::parse(&self.domain));
+        let name = v.check("name", parse_site_name(&self.name));
+        let theme = self.theme.clone().unwrap_or_default();
+        theme.validate("theme", &mut v);
+        v.finish()?;
+        match (domain, name) {
+            (Some(domain), Some(name)) => Ok(NewSite {
+                domain,
+                name,
+                allow_subdomains: self.allow_subdomains,
+                theme,
+            }),
+            _ => Err(crate::error::Error::Internal(
+                "site validation lost an error".into(),
+            )),
+        }
+    }
+}
+
+/// A change to a site's editable fields; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SitePatchInput {
+    /// New domain.
+    pub domain: Option<String>,
+    /// New name.
+    pub name: Option<String>,
+    /// New subdomain rule.
+    pub allow_subdomains: Option<bool>,
+    /// New theme.
+    pub theme: Option<Theme>,
+}
+
+/// The columns of a site a write changes; `None` leaves a column as it
+/// is. Each use case fills in only what it owns (the Builder's fields, the
+/// API key, the mapping, the identity secret), and the store writes only
+/// those columns, so concurrent writes of different fields never undo each
+/// other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteChanges {
+    /// New domain.
+    pub domain: Option<SiteDomain>,
+    /// New display name.
+    pub name: Option<String>,
+    /// New subdomain rule.
+    pub allow_subdomains: Option<bool>,
+    /// New theme.
+    pub theme: Option<Theme>,
+    /// New mapping status.
+    pub mapping_status: Option<MappingStatus>,
+    /// A new API key: its visible prefix and hash.
+    pub api_key: Option<(String, SecretHash)>,
+    /// A new identity secret's hash (turns verification on).
+    pub identity_secret_hash: Option<SecretHash>,
+}
+
+impl SiteChanges {
+    /// Drops the fields `site` already has, so that writing the rest
+    /// changes something (and an empty result changes nothing).
+    pub fn without_unchanged(mut self, site: &Site) -> SiteChanges {
+        fn keep<T: PartialEq>(new: &mut Option<T>, current: &T) {
+            if new.as_ref() == Some(current) {
+                *new = None;
+            }
+        }
+        keep(&mut self.domain, &site.domain);
+        keep(&mut self.name, &site.name);
+        keep(&mut self.allow_subdomains, &site.allow_subdomains);
+        keep(&mut self.theme, &site.theme);
+        keep(&mut self.mapping_status, &site.mapping_status);
+        if self.identity_secret_hash.is_some()
+            && self.identity_secret_hash == site.identity_secret_hash
+        {
+            self.identity_secret_hash = None;
+        }
+        self
+    }
+
+    /// Whether nothing would change.
+    pub fn is_empty(&self) -> bool {
+        *self == SiteChanges::default()
+    }
+
+    /// `site` with these changes made, stamped `now` and one version on
+    /// when anything changed.
+    pub fn applied_to(&self, mut site: Site, now: DateTime<Utc>) -> Site {
+        if self.is_empty() {
+            return site;
+        }
+        if let Some(domain) = &self.domain {
+            site.domain = domain.clone();
+        }
+        if let Some(name) = &self.name {
+            site.name = name.clone();
+        }
+        if let Some(allow) = self.allow_subdomains {
+            site.allow_subdomains = allow;
+        }
+        if let Some(theme) = &self.theme {
+            site.theme = theme.clone();
+        }
+        if let Some(status) = self.mapping_status {
+            site.mapping_status = status;
+        }
+        if let Some((prefix, hash)) = &self.api_key {
+            site.api_key_prefix = prefix.clone();
+            site.api_key_hash = hash.clone();
+        }
+        if let Some(hash) = &self.identity_secret_hash {
+            site.identity_secret_hash = Some(hash.clone());
+        }
+        site.updated_at = now;
+        site.version = Version(site.version.0 + 1);
+        site
+    }
+}
+
+impl SitePatchInput {
+    /// Validates every field named; the result changes only those.
+    pub fn parse(&self) -> Result<SiteChanges, crate::error::Error> {
+        let mut v = Validator::new();
+        let domain = match &self.domain {
+            Some(d) => v.check("domain", SiteDomain::parse(d)),
+            None => None,
+        };
+        let name = match &self.name {
+            Some(n) => v.check("name", parse_site_name(n)),
+            None => None,
+        };
+        if let Some(theme) = &self.theme {
+            theme.validate("theme", &mut v);
+        }
+        v.finish()?;
+        Ok(SiteChanges {
+            domain,
+            name,
+            allow_subdomains: self.allow_subdomains,
+            theme: self.theme.clone(),
+            ..SiteChanges::default()
+        })
     }
 }
 
@@ -346,108 +526,37 @@ mod tests {
             ]
         );
     }
-}
 
-/// A new site as a member sends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSiteInput {
-    /// Domain as typed.
-    pub domain: String,
-    /// Display name.
-    pub name: String,
-    /// Whether subdomains count as the site.
-    pub allow_subdomains: bool,
-    /// Widget theme; the default theme when absent.
-    pub theme: Option<Theme>,
-}
-
-/// The validated fields of a new site.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSite {
-    /// Domain.
-    pub domain: SiteDomain,
-    /// Display name.
-    pub name: String,
-    /// Whether subdomains count as the site.
-    pub allow_subdomains: bool,
-    /// Widget theme.
-    pub theme: Theme,
-}
-
-impl NewSiteInput {
-    /// Validates every field.
-    pub fn parse(&self) -> Result<NewSite, crate::error::Error> {
-        let mut v = Validator::new();
-        let domain = v.check("domain", SiteDomain::parse(&self.domain));
-        let name = v.check("name", parse_site_name(&self.name));
-        let theme = self.theme.clone().unwrap_or_default();
-        theme.validate("theme", &mut v);
-        v.finish()?;
-        match (domain, name) {
-            (Some(domain), Some(name)) => Ok(NewSite {
-                domain,
-                name,
-                allow_subdomains: self.allow_subdomains,
-                theme,
-            }),
-            _ => Err(crate::error::Error::Internal(
-                "site validation lost an error".into(),
-            )),
-        }
-    }
-}
-
-/// A change to a site's editable fields; absent fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SitePatchInput {
-    /// New domain.
-    pub domain: Option<String>,
-    /// New name.
-    pub name: Option<String>,
-    /// New subdomain rule.
-    pub allow_subdomains: Option<bool>,
-    /// New theme.
-    pub theme: Option<Theme>,
-}
-
-impl Site {
-    /// Applies a change after validating every field; returns whether
-    /// anything changed.
-    pub fn apply(
-        &mut self,
-        patch: &SitePatchInput,
-        now: DateTime<Utc>,
-    ) -> Result<bool, crate::error::Error> {
-        let mut v = Validator::new();
-        let domain = match &patch.domain {
-            Some(d) => v.check("domain", SiteDomain::parse(d)),
-            None => None,
+    #[test]
+    fn changes_name_only_what_differs_and_bump_the_version() {
+        let site = crate::testing::builders::a_site().build();
+        let patch = SitePatchInput {
+            name: Some(site.name.clone()),
+            allow_subdomains: Some(!site.allow_subdomains),
+            ..Default::default()
         };
-        let name = match &patch.name {
-            Some(n) => v.check("name", parse_site_name(n)),
-            None => None,
-        };
-        if let Some(theme) = &patch.theme {
-            theme.validate("theme", &mut v);
+        let changes = patch.parse().unwrap().without_unchanged(&site);
+        assert_eq!(changes.name, None);
+        assert_eq!(changes.allow_subdomains, Some(!site.allow_subdomains));
+        let now = crate::testing::builders::t0() + chrono::Duration::seconds(5);
+        let changed = changes.applied_to(site.clone(), now);
+        assert_eq!(changed.version, Version(site.version.0 + 1));
+        assert_eq!(changed.updated_at, now);
+        assert_eq!(changed.name, site.name);
+        let same = SiteChanges::default().applied_to(site.clone(), now);
+        assert_eq!(same, site);
+        let err = SitePatchInput {
+            name: Some(String::new()),
+            domain: Some("not a domain".into()),
+            ..Default::default()
         }
-        v.finish()?;
-        let before = self.clone();
-        if let Some(domain) = domain {
-            self.domain = domain;
-        }
-        if let Some(name) = name {
-            self.name = name;
-        }
-        if let Some(allow) = patch.allow_subdomains {
-            self.allow_subdomains = allow;
-        }
-        if let Some(theme) = &patch.theme {
-            self.theme = theme.clone();
-        }
-        let changed = *self != before;
-        if changed {
-            self.updated_at = now;
-        }
-        Ok(changed)
+        .parse()
+        .unwrap_err();
+        let fields: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(fields, ["domain", "name"]);
     }
 }

@@ -81,10 +81,7 @@ impl Plan {
     /// `Ok` when a tenant that has `current` sites may add one more.
     pub fn check_site_cap(self, current: u64) -> Result<(), Error> {
         match self.site_cap() {
-            Some(cap) if current >= u64::from(cap) => Err(Error::PlanLimit {
-                plan: self.as_str(),
-                cap,
-            }),
+            Some(cap) if current >= u64::from(cap) => Err(Error::PlanLimit { plan: self, cap }),
             _ => Ok(()),
         }
     }
@@ -207,9 +204,7 @@ pub fn authorize(role: Role, action: Action) -> Result<(), Error> {
     if role.at_least(needed) {
         Ok(())
     } else {
-        Err(Error::RoleTooWeak {
-            needed: needed.as_str(),
-        })
+        Err(Error::RoleTooWeak { needed })
     }
 }
 
@@ -230,9 +225,7 @@ pub fn authorize_grant(actor: Role, granted: Role) -> Result<(), Error> {
 pub fn authorize_removal(actor: Role, target: Role) -> Result<(), Error> {
     authorize(actor, Action::ManageMembers)?;
     if !actor.at_least(target) {
-        return Err(Error::RoleTooWeak {
-            needed: target.as_str(),
-        });
+        return Err(Error::RoleTooWeak { needed: target });
     }
     Ok(())
 }

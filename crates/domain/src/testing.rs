@@ -1,26 +1,31 @@
 //! Test support: builders for every entity and, with the `testing`
-//! feature, mockall mocks of every port and a [`ChatdeskBuilder`] that
-//! fills unused ports with mocks that fail on any call.
+//! feature, mockall mocks of every port plus a fixed clock and real ids.
+//! Each service takes only the ports it uses, so a test builds one service
+//! over a mock or two; a mock with no expectations fails on any call.
 //!
 //! A use case in a few lines:
 //!
 //! ```
-//! use chatdesk_domain::site::MappingStatus;
-//! use chatdesk_domain::testing::builders::*;
-//! use chatdesk_domain::testing::{ChatdeskBuilder, MockSiteRepository, MockWidgetRepository};
+//! use std::sync::Arc;
 //!
-//! let actor = an_actor().build();
-//! let site = a_site().tenant_id(actor.tenant.id).mapping_status(MappingStatus::Pending).build();
+//! use chatdesk_domain::services::SiteService;
+//! use chatdesk_domain::site::SitePatchInput;
+//! use chatdesk_domain::tenant::Role;
+//! use chatdesk_domain::testing::builders::*;
+//! use chatdesk_domain::testing::{fixed_clock, random_ids, MockSiteRepository};
+//! use chatdesk_domain::version::Precondition;
+//!
+//! let member = an_actor().role(Role::Member).build();
+//! let site = a_site().tenant_id(member.tenant.id).build();
 //!
 //! let mut sites = MockSiteRepository::new();
 //! sites.expect_get_site().return_const(Ok(site.clone()));
-//! let mut widgets = MockWidgetRepository::new();
-//! widgets.expect_get_widget().return_const(Ok(Some(a_widget().site_id(site.id).build())));
-//! widgets.expect_save_widget().never();
+//! sites.expect_update_site().never();
 //!
-//! let app = ChatdeskBuilder::new().sites(sites).widgets(widgets).build();
-//! let err = app.publish_widget(&actor, site.id).unwrap_err();
-//! assert_eq!(err.code(), "SITE_NOT_MAPPED");
+//! let service = SiteService::new(fixed_clock(), random_ids(), Arc::new(sites));
+//! let rename = SitePatchInput { name: Some("Help".into()), ..Default::default() };
+//! let err = service.update_site(&member, site.id, &rename, &Precondition::None).unwrap_err();
+//! assert_eq!(err.code(), "ROLE_TOO_WEAK");
 //! ```
 
 #[cfg(feature = "testing")]
@@ -30,7 +35,7 @@ pub use crate::ports::{
 };
 
 #[cfg(feature = "testing")]
-pub use chatdesk_builder::ChatdeskBuilder;
+pub use ports::{fixed_clock, random_ids};
 
 /// Builders with sensible defaults for every entity: `a_site().name("Docs").build()`.
 pub mod builders {
@@ -167,6 +172,7 @@ pub mod builders {
             theme: Theme::default(),
             created_at: t0(),
             updated_at: t0(),
+            version: crate::version::Version::FIRST,
         }; {
             id: SiteId, tenant_id: TenantId, domain: SiteDomain, name: String,
             allow_subdomains: bool, mapping_status: MappingStatus,
@@ -211,6 +217,7 @@ pub mod builders {
             generated: false,
             created_at: t0(),
             updated_at: t0(),
+            version: crate::version::Version::FIRST,
         }; {
             id: ContentId, site_id: SiteId, kind: ContentKind, name: String,
             status: ContentStatus, audiences: Vec<Audience>, generated: bool,
@@ -305,103 +312,21 @@ pub mod builders {
 }
 
 #[cfg(feature = "testing")]
-mod chatdesk_builder {
+mod ports {
     use std::sync::Arc;
 
     use super::builders::t0;
-    use crate::ports::*;
-    use crate::usecases::Chatdesk;
+    use crate::ports::{Clock, IdGenerator, MockClock, RandomIds};
 
-    /// Builds a [`Chatdesk`] from mocks: a clock fixed at
-    /// [`t0`](super::builders::t0), v7 ids, and, for every port not given,
-    /// a mock with no expectations (any call fails the test).
-    pub struct ChatdeskBuilder {
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGenerator>,
-        readiness: Arc<dyn Readiness>,
-        tenants: Arc<dyn TenantRepository>,
-        members: Arc<dyn MemberRepository>,
-        sites: Arc<dyn SiteRepository>,
-        widgets: Arc<dyn WidgetRepository>,
-        content: Arc<dyn ContentRepository>,
+    /// A clock that always says [`t0`](super::builders::t0).
+    pub fn fixed_clock() -> Arc<dyn Clock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(t0);
+        Arc::new(clock)
     }
 
-    impl Default for ChatdeskBuilder {
-        fn default() -> Self {
-            Self::new()
-        }
-    }
-
-    impl ChatdeskBuilder {
-        /// Everything mocked, nothing expected.
-        pub fn new() -> Self {
-            let mut clock = MockClock::new();
-            clock.expect_now().returning(t0);
-            ChatdeskBuilder {
-                clock: Arc::new(clock),
-                ids: Arc::new(RandomIds),
-                readiness: Arc::new(MockReadiness::new()),
-                tenants: Arc::new(MockTenantRepository::new()),
-                members: Arc::new(MockMemberRepository::new()),
-                sites: Arc::new(MockSiteRepository::new()),
-                widgets: Arc::new(MockWidgetRepository::new()),
-                content: Arc::new(MockContentRepository::new()),
-            }
-        }
-
-        /// Uses this clock.
-        pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-            self.clock = Arc::new(clock);
-            self
-        }
-        /// Uses this id generator.
-        pub fn ids(mut self, ids: impl IdGenerator + 'static) -> Self {
-            self.ids = Arc::new(ids);
-            self
-        }
-        /// Uses this readiness check.
-        pub fn readiness(mut self, r: impl Readiness + 'static) -> Self {
-            self.readiness = Arc::new(r);
-            self
-        }
-        /// Uses this tenant repository.
-        pub fn tenants(mut self, r: impl TenantRepository + 'static) -> Self {
-            self.tenants = Arc::new(r);
-            self
-        }
-        /// Uses this member repository.
-        pub fn members(mut self, r: impl MemberRepository + 'static) -> Self {
-            self.members = Arc::new(r);
-            self
-        }
-        /// Uses this site repository.
-        pub fn sites(mut self, r: impl SiteRepository + 'static) -> Self {
-            self.sites = Arc::new(r);
-            self
-        }
-        /// Uses this widget repository.
-        pub fn widgets(mut self, r: impl WidgetRepository + 'static) -> Self {
-            self.widgets = Arc::new(r);
-            self
-        }
-        /// Uses this content repository.
-        pub fn content(mut self, r: impl ContentRepository + 'static) -> Self {
-            self.content = Arc::new(r);
-            self
-        }
-
-        /// The use cases over these ports.
-        pub fn build(self) -> Chatdesk {
-            Chatdesk {
-                clock: self.clock,
-                ids: self.ids,
-                readiness: self.readiness,
-                tenants: self.tenants,
-                members: self.members,
-                sites: self.sites,
-                widgets: self.widgets,
-                content: self.content,
-            }
-        }
+    /// Real v7 ids and randomness (what most tests want).
+    pub fn random_ids() -> Arc<dyn IdGenerator> {
+        Arc::new(RandomIds)
     }
 }

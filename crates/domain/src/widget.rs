@@ -8,6 +8,7 @@ use crate::error::{Error, Validator};
 use crate::ids::{SiteId, WidgetId};
 use crate::site::Site;
 use crate::tenant::{closed_enum, Plan};
+use crate::version::Version;
 
 closed_enum!(
     /// Whether the widget is live.
@@ -178,9 +179,64 @@ pub struct ChatWidget {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every write.
+    pub version: Version,
+}
+
+/// A change of a widget's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WidgetTransition {
+    /// ACTIVE, `publishedAt` now.
+    Publish,
+    /// PAUSED (`publishedAt` kept).
+    Pause,
+}
+
+impl WidgetTransition {
+    /// Makes the change on `widget` of `site`, which must be mapped: the
+    /// store calls this with the site's row locked, so the mapping it
+    /// checks is the current one, then writes the result conditionally.
+    pub fn apply(
+        self,
+        widget: &mut ChatWidget,
+        site: &Site,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if !site.is_mapped() {
+            return Err(Error::SiteNotMapped);
+        }
+        match self {
+            WidgetTransition::Publish => {
+                widget.status = WidgetStatus::Active;
+                widget.published_at = Some(now);
+            }
+            WidgetTransition::Pause => widget.status = WidgetStatus::Paused,
+        }
+        widget.updated_at = now;
+        widget.version = Version(widget.version.0 + 1);
+        Ok(())
+    }
 }
 
 impl ChatWidget {
+    /// The entity tag of the widget's representation, which also shows its
+    /// site's theme: made from both versions.
+    pub fn entity_tag(&self, site: &Site) -> String {
+        crate::version::entity_tag(&[self.version, site.version])
+    }
+
+    /// Replaces the Builder's settings (never the status), stamped `now`
+    /// and one version on; returns whether anything changed.
+    pub fn change_settings(&mut self, settings: WidgetSettings, now: DateTime<Utc>) -> bool {
+        if self.settings == settings {
+            return false;
+        }
+        self.settings = settings;
+        self.updated_at = now;
+        self.version = Version(self.version.0 + 1);
+        true
+    }
+
     /// A new DRAFT widget.
     pub fn new(
         id: WidgetId,
@@ -196,28 +252,8 @@ impl ChatWidget {
             settings,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         }
-    }
-
-    /// Publishes: ACTIVE, `publishedAt` = now. Needs the site mapped.
-    pub fn publish(&mut self, site: &Site, now: DateTime<Utc>) -> Result<(), Error> {
-        if !site.is_mapped() {
-            return Err(Error::SiteNotMapped);
-        }
-        self.status = WidgetStatus::Active;
-        self.published_at = Some(now);
-        self.updated_at = now;
-        Ok(())
-    }
-
-    /// Pauses: PAUSED. Needs the site mapped.
-    pub fn pause(&mut self, site: &Site, now: DateTime<Utc>) -> Result<(), Error> {
-        if !site.is_mapped() {
-            return Err(Error::SiteNotMapped);
-        }
-        self.status = WidgetStatus::Paused;
-        self.updated_at = now;
-        Ok(())
     }
 }
 
@@ -344,18 +380,20 @@ mod tests {
         for status in MappingStatus::ALL {
             let site = a_site().mapping_status(*status).build();
             let mut widget = a_widget().site_id(site.id).build();
-            let published = widget.publish(&site, now);
-            let paused = widget.clone().pause(&site, now);
+            let published = WidgetTransition::Publish.apply(&mut widget, &site, now);
+            let paused = WidgetTransition::Pause.apply(&mut widget.clone(), &site, now);
             if *status == MappingStatus::Completed {
                 assert_eq!(published, Ok(()));
                 assert_eq!(widget.status, WidgetStatus::Active);
                 assert_eq!(widget.published_at, Some(now));
+                assert_eq!(widget.version, Version(2));
                 assert_eq!(paused, Ok(()));
             } else {
                 assert_eq!(published, Err(Error::SiteNotMapped), "{status}");
                 assert_eq!(paused, Err(Error::SiteNotMapped), "{status}");
                 assert_eq!(widget.status, WidgetStatus::Draft);
                 assert_eq!(widget.published_at, None);
+                assert_eq!(widget.version, Version::FIRST);
             }
         }
     }
@@ -365,9 +403,11 @@ mod tests {
         let now = Utc::now();
         let site = a_site().mapping_status(MappingStatus::Completed).build();
         let mut widget = a_widget().build();
-        widget.publish(&site, now).expect("mapped");
-        widget
-            .pause(&site, now + chrono::Duration::seconds(5))
+        WidgetTransition::Publish
+            .apply(&mut widget, &site, now)
+            .expect("mapped");
+        WidgetTransition::Pause
+            .apply(&mut widget, &site, now + chrono::Duration::seconds(5))
             .expect("mapped");
         assert_eq!(widget.status, WidgetStatus::Paused);
         assert_eq!(widget.published_at, Some(now));

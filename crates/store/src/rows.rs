@@ -8,8 +8,9 @@ use std::str::FromStr;
 use chatdesk_domain::content::{Audience, ContentItem};
 use chatdesk_domain::email::Email;
 use chatdesk_domain::secret::SecretHash;
-use chatdesk_domain::site::{Site, SiteDomain, Theme};
+use chatdesk_domain::site::{Site, SiteChanges, SiteDomain, Theme};
 use chatdesk_domain::tenant::{Tenant, TenantMember};
+use chatdesk_domain::version::Version;
 use chatdesk_domain::widget::{ChatWidget, WidgetSettings};
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
@@ -21,6 +22,12 @@ use crate::schema::{chat_widgets, content_items, sites, tenant_members, tenants}
 /// An instant as stored: UTC, microsecond precision.
 pub(crate) fn to_db_time(instant: DateTime<Utc>) -> NaiveDateTime {
     instant.trunc_subsecs(6).naive_utc()
+}
+
+/// `instant` as it reads back once stored (to the microsecond), so what a
+/// write returns equals what a later read gives.
+pub(crate) fn as_stored(instant: DateTime<Utc>) -> DateTime<Utc> {
+    from_db_time(to_db_time(instant))
 }
 
 /// A stored instant.
@@ -185,6 +192,7 @@ pub(crate) struct SiteRow {
     pub theme: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub version: i64,
 }
 
 impl SiteRow {
@@ -202,6 +210,7 @@ impl SiteRow {
             theme: write_json("sites.theme", serde_json::to_string(&site.theme))?,
             created_at: to_db_time(site.created_at),
             updated_at: to_db_time(site.updated_at),
+            version: site.version.0,
         })
     }
 
@@ -224,7 +233,72 @@ impl SiteRow {
             theme: read(T, "theme", serde_json::from_str::<Theme>(&self.theme))?,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
+            version: Version(self.version),
         })
+    }
+}
+
+/// The columns of `sites` a [`SiteChanges`] writes; `None` leaves a column
+/// as it is.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = sites)]
+pub(crate) struct SiteChangeset {
+    pub domain: Option<String>,
+    pub name: Option<String>,
+    pub allow_subdomains: Option<bool>,
+    pub theme: Option<String>,
+    pub mapping_status: Option<String>,
+    pub api_key_prefix: Option<String>,
+    pub api_key_hash: Option<String>,
+    pub identity_secret_hash: Option<String>,
+}
+
+impl SiteChangeset {
+    pub(crate) fn from_changes(changes: &SiteChanges) -> Result<Self, StoreError> {
+        Ok(SiteChangeset {
+            domain: changes.domain.as_ref().map(|d| d.as_str().to_string()),
+            name: changes.name.clone(),
+            allow_subdomains: changes.allow_subdomains,
+            theme: changes
+                .theme
+                .as_ref()
+                .map(|theme| write_json("sites.theme", serde_json::to_string(theme)))
+                .transpose()?,
+            mapping_status: changes.mapping_status.map(|m| m.as_str().to_string()),
+            api_key_prefix: changes.api_key.as_ref().map(|(prefix, _)| prefix.clone()),
+            api_key_hash: changes.api_key.as_ref().map(|(_, hash)| hash.to_hex()),
+            identity_secret_hash: changes
+                .identity_secret_hash
+                .as_ref()
+                .map(SecretHash::to_hex),
+        })
+    }
+}
+
+/// The Builder's columns of `chat_widgets` (never the status).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = chat_widgets, treat_none_as_null = true)]
+pub(crate) struct WidgetSettingsChangeset {
+    pub welcome_message: String,
+    pub disclaimer: Option<String>,
+    pub position: String,
+    pub support_email: Option<String>,
+    pub persona: Option<String>,
+    pub insufficient_credits_message: String,
+    pub rate_limit_per_session: i32,
+}
+
+impl From<&WidgetRow> for WidgetSettingsChangeset {
+    fn from(row: &WidgetRow) -> Self {
+        WidgetSettingsChangeset {
+            welcome_message: row.welcome_message.clone(),
+            disclaimer: row.disclaimer.clone(),
+            position: row.position.clone(),
+            support_email: row.support_email.clone(),
+            persona: row.persona.clone(),
+            insufficient_credits_message: row.insufficient_credits_message.clone(),
+            rate_limit_per_session: row.rate_limit_per_session,
+        }
     }
 }
 
@@ -246,6 +320,7 @@ pub(crate) struct WidgetRow {
     pub rate_limit_per_session: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub version: i64,
 }
 
 impl WidgetRow {
@@ -270,6 +345,7 @@ impl WidgetRow {
             )?,
             created_at: to_db_time(widget.created_at),
             updated_at: to_db_time(widget.updated_at),
+            version: widget.version.0,
         })
     }
 
@@ -299,6 +375,7 @@ impl WidgetRow {
             },
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
+            version: Version(self.version),
         })
     }
 }
@@ -317,6 +394,7 @@ pub(crate) struct ContentRow {
     pub generated: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub version: i64,
 }
 
 /// A list of audiences as stored: a compact JSON array of names.
@@ -337,6 +415,7 @@ impl ContentRow {
             generated: item.generated,
             created_at: to_db_time(item.created_at),
             updated_at: to_db_time(item.updated_at),
+            version: item.version.0,
         })
     }
 
@@ -357,6 +436,7 @@ impl ContentRow {
             generated: self.generated,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
+            version: Version(self.version),
         })
     }
 }

@@ -37,6 +37,7 @@ diesel::table! {
         theme -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 
@@ -56,6 +57,7 @@ diesel::table! {
         rate_limit_per_session -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 
@@ -71,6 +73,7 @@ diesel::table! {
         generated -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        version -> BigInt,
     }
 }
 

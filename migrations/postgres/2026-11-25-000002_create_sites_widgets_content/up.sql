@@ -16,6 +16,8 @@ CREATE TABLE sites (
     theme                 TEXT NOT NULL,
     created_at            TIMESTAMP NOT NULL,
     updated_at            TIMESTAMP NOT NULL,
+    -- Bumped by every write: the ETag, and the If-Match check.
+    version               BIGINT NOT NULL DEFAULT 1 CONSTRAINT sites_version_check CHECK (version >= 1),
     CONSTRAINT sites_api_key_hash_key UNIQUE (api_key_hash),
     CONSTRAINT sites_tenant_domain_key UNIQUE (tenant_id, domain)
 );
@@ -42,6 +44,8 @@ CREATE TABLE chat_widgets (
                                   CONSTRAINT chat_widgets_rate_limit_check CHECK (rate_limit_per_session > 0),
     created_at                    TIMESTAMP NOT NULL,
     updated_at                    TIMESTAMP NOT NULL,
+    -- Bumped by every write: the ETag, and the If-Match check.
+    version                       BIGINT NOT NULL DEFAULT 1 CONSTRAINT chat_widgets_version_check CHECK (version >= 1),
     CONSTRAINT chat_widgets_site_id_key UNIQUE (site_id)
 );
 
@@ -60,7 +64,9 @@ CREATE TABLE content_items (
     audiences    TEXT NOT NULL DEFAULT '[]',
     generated    BOOLEAN NOT NULL DEFAULT FALSE,
     created_at   TIMESTAMP NOT NULL,
-    updated_at   TIMESTAMP NOT NULL
+    updated_at   TIMESTAMP NOT NULL,
+    -- Bumped by every write: the ETag, and the If-Match check.
+    version      BIGINT NOT NULL DEFAULT 1 CONSTRAINT content_items_version_check CHECK (version >= 1)
 );
 
 -- Keyset pagination of a site's library.

@@ -1,5 +1,6 @@
 //! The content library: `/api/v1/sites/{siteId}/content`.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{self, Json};
 use actix_web::HttpResponse;
 use chatdesk_domain::content::{
@@ -7,13 +8,14 @@ use chatdesk_domain::content::{
 };
 use chatdesk_domain::error::{Entity, Validator};
 use chatdesk_domain::ids::ContentId;
-use chatdesk_domain::Chatdesk;
+use chatdesk_domain::services::ContentService;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::dto::{ContentList, ContentView, CreateContent, PatchContent};
 use crate::error::{ApiError, Problem};
-use crate::extract::{path_id, run, JsonBody, Member, Paging, QueryParams};
+use crate::etag::{tagged, IfMatch};
+use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
 use crate::routes::next_cursor;
 use crate::routes::sites::site_id;
 
@@ -70,8 +72,7 @@ impl ContentQuery {
         (status = 422, description = "Invalid filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    content: Dashboard<ContentService>,
     path: web::Path<String>,
     QueryParams(query): QueryParams<ContentQuery>,
 ) -> Result<Json<ContentList>, ApiError> {
@@ -82,10 +83,9 @@ pub async fn list(
         cursor: query.cursor,
     }
     .page_request::<ContentId>()?;
-    let page = run(&app, move |app| {
-        app.list_content(&actor, site, &filter, &page)
-    })
-    .await?;
+    let page = content
+        .run(move |c, actor| c.list_content(actor, site, &filter, &page))
+        .await?;
     Ok(Json(ContentList {
         items: page.items.iter().map(ContentView::from).collect(),
         next_cursor: next_cursor(page.next),
@@ -103,8 +103,7 @@ pub async fn list(
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    content: Dashboard<ContentService>,
     path: web::Path<String>,
     JsonBody(body): JsonBody<CreateContent>,
 ) -> Result<HttpResponse, ApiError> {
@@ -116,7 +115,9 @@ pub async fn create(
         status: body.status,
         audiences: body.audiences,
     };
-    let item = run(&app, move |app| app.create_content(&actor, site, &input)).await?;
+    let item = content
+        .run(move |c, actor| c.create_content(actor, site, &input))
+        .await?;
     Ok(HttpResponse::Created().json(ContentView::from(&item)))
 }
 
@@ -128,41 +129,56 @@ fn ids(path: &(String, String)) -> Result<(chatdesk_domain::ids::SiteId, Content
 #[utoipa::path(get, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id")),
     responses(
-        (status = 200, description = "The item", body = ContentView),
+        (status = 200, description = "The item", body = ContentView,
+            headers(("ETag" = String, description = "The item's entity tag, for `If-Match`"))),
         (status = 404, description = "No such item on this site of this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    content: Dashboard<ContentService>,
     path: web::Path<(String, String)>,
-) -> Result<Json<ContentView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (site, id) = ids(&path)?;
-    let item = run(&app, move |app| app.get_content(&actor, site, id)).await?;
-    Ok(Json(ContentView::from(&item)))
+    let item = content
+        .run(move |c, actor| c.get_content(actor, site, id))
+        .await?;
+    Ok(tagged(
+        StatusCode::OK,
+        &item.entity_tag(),
+        &ContentView::from(&item),
+    ))
 }
 
 /// Changes an item's status or audiences (MANAGER+). Removing "No users"
 /// from an AI-made Flow re-targets it to everyone.
 #[utoipa::path(patch, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
-    params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id")),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id"),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the item's `ETag`: the change is made only if the item is still in that state (else 412). `*` or absent: no condition; fields the body does not name are never changed.")),
     request_body = PatchContent,
     responses(
-        (status = 200, description = "The item", body = ContentView),
+        (status = 200, description = "The item", body = ContentView,
+            headers(("ETag" = String, description = "The item's new entity tag"))),
+        (status = 412, description = "`PRECONDITION_FAILED`: the item changed since the `If-Match` tag was read; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such item on this site of this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn patch(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    content: Dashboard<ContentService>,
     path: web::Path<(String, String)>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<PatchContent>,
-) -> Result<Json<ContentView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let (site, id) = ids(&path)?;
     let input = ContentPatchInput {
         status: body.status,
         audiences: body.audiences,
     };
-    let item = run(&app, move |app| app.patch_content(&actor, site, id, &input)).await?;
-    Ok(Json(ContentView::from(&item)))
+    let item = content
+        .run(move |c, actor| c.patch_content(actor, site, id, &input, &precondition))
+        .await?;
+    Ok(tagged(
+        StatusCode::OK,
+        &item.entity_tag(),
+        &ContentView::from(&item),
+    ))
 }

@@ -1,7 +1,7 @@
 //! Operations probes.
 
 use actix_web::{web, HttpResponse};
-use chatdesk_domain::Chatdesk;
+use chatdesk_domain::ports::Readiness;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -28,8 +28,8 @@ pub async fn healthz() -> HttpResponse {
         (status = 200, description = "The database answers", body = Health),
         (status = 503, description = "The database does not answer", body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
-pub async fn readyz(app: web::Data<Chatdesk>) -> Result<HttpResponse, ApiError> {
-    match run(&app, |app| app.ready()).await {
+pub async fn readyz(readiness: web::Data<dyn Readiness>) -> Result<HttpResponse, ApiError> {
+    match run(&readiness, |r| r.check()).await {
         Ok(()) => Ok(HttpResponse::Ok().json(Health { status: "ready" })),
         Err(_) => Err(ApiError::new(
             actix_web::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -4,11 +4,11 @@ use actix_web::web::{self, Json};
 use actix_web::HttpResponse;
 use chatdesk_domain::error::Entity;
 use chatdesk_domain::ids::MemberId;
-use chatdesk_domain::Chatdesk;
+use chatdesk_domain::services::TenancyService;
 
 use crate::dto::{AddMember, AddedMember, MemberList, MemberView};
 use crate::error::{ApiError, Problem};
-use crate::extract::{path_id, run, JsonBody, Member, Paging, QueryParams};
+use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
 use crate::routes::next_cursor;
 
 /// The tenant's members, oldest first.
@@ -20,12 +20,13 @@ use crate::routes::next_cursor;
         (status = 422, description = "Invalid limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    members: Dashboard<TenancyService>,
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<MemberList>, ApiError> {
     let page = paging.page_request::<MemberId>()?;
-    let page = run(&app, move |app| app.list_members(&actor, &page)).await?;
+    let page = members
+        .run(move |m, actor| m.list_members(actor, &page))
+        .await?;
     Ok(Json(MemberList {
         items: page.items.iter().map(MemberView::from).collect(),
         next_cursor: next_cursor(page.next),
@@ -43,14 +44,12 @@ pub async fn list(
         (status = 422, description = "Invalid email or role", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    members: Dashboard<TenancyService>,
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
-    let added = run(&app, move |app| {
-        app.add_member(&actor, &body.email, &body.role)
-    })
-    .await?;
+    let added = members
+        .run(move |m, actor| m.add_member(actor, &body.email, &body.role))
+        .await?;
     Ok(HttpResponse::Created().json(AddedMember {
         member: MemberView::from(&added.value),
         token: added.secret,
@@ -68,11 +67,12 @@ pub async fn add(
         (status = 409, description = "`LAST_OWNER`: the tenant would have no owner", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn remove(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    members: Dashboard<TenancyService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: MemberId = path_id(&path, Entity::Member)?;
-    run(&app, move |app| app.remove_member(&actor, id)).await?;
+    members
+        .run(move |m, actor| m.remove_member(actor, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

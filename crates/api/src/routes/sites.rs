@@ -1,22 +1,29 @@
 //! Sites, their API keys, mapping and identity secret: `/api/v1/sites`.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{self, Json};
 use actix_web::HttpResponse;
 use chatdesk_domain::error::Entity;
 use chatdesk_domain::ids::SiteId;
-use chatdesk_domain::site::{NewSiteInput, SitePatchInput};
-use chatdesk_domain::Chatdesk;
+use chatdesk_domain::services::SiteService;
+use chatdesk_domain::site::{NewSiteInput, Site, SitePatchInput};
 
 use crate::dto::{
     CreateSite, CreatedSite, IssuedIdentitySecret, RegeneratedKey, SetMapping, SiteList, SiteView,
     UpdateSite,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{path_id, run, JsonBody, Member, Paging, QueryParams};
+use crate::etag::{tagged, IfMatch};
+use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
 use crate::routes::next_cursor;
 
 pub(crate) fn site_id(raw: &str) -> Result<SiteId, ApiError> {
     path_id(raw, Entity::Site)
+}
+
+/// A site with its entity tag.
+fn site_response(site: &Site) -> HttpResponse {
+    tagged(StatusCode::OK, &site.entity_tag(), &SiteView::from(site))
 }
 
 /// The tenant's sites, oldest first.
@@ -27,12 +34,13 @@ pub(crate) fn site_id(raw: &str) -> Result<SiteId, ApiError> {
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<SiteList>, ApiError> {
     let page = paging.page_request::<SiteId>()?;
-    let page = run(&app, move |app| app.list_sites(&actor, &page)).await?;
+    let page = sites
+        .run(move |s, actor| s.list_sites(actor, &page))
+        .await?;
     Ok(Json(SiteList {
         items: page.items.iter().map(SiteView::from).collect(),
         next_cursor: next_cursor(page.next),
@@ -51,8 +59,7 @@ pub async fn list(
         (status = 422, description = "Invalid domain, name or theme", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     JsonBody(body): JsonBody<CreateSite>,
 ) -> Result<HttpResponse, ApiError> {
     let input = NewSiteInput {
@@ -61,7 +68,9 @@ pub async fn create(
         allow_subdomains: body.allow_subdomains,
         theme: body.theme.map(Into::into),
     };
-    let created = run(&app, move |app| app.create_site(&actor, &input)).await?;
+    let created = sites
+        .run(move |s, actor| s.create_site(actor, &input))
+        .await?;
     Ok(HttpResponse::Created().json(CreatedSite {
         site: SiteView::from(&created.value),
         api_key: created.secret,
@@ -72,36 +81,39 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/sites/{siteId}", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
-        (status = 200, description = "The site", body = SiteView),
+        (status = 200, description = "The site", body = SiteView,
+            headers(("ETag" = String, description = "The site's entity tag, for `If-Match`"))),
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     path: web::Path<String>,
-) -> Result<Json<SiteView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
-    let site = run(&app, move |app| app.get_site(&actor, id)).await?;
-    Ok(Json(SiteView::from(&site)))
+    let site = sites.run(move |s, actor| s.get_site(actor, id)).await?;
+    Ok(site_response(&site))
 }
 
 /// Edits a site's domain, name, subdomain rule or theme (MANAGER+).
 #[utoipa::path(patch, path = "/api/v1/sites/{siteId}", tag = "sites", security(("bearer" = [])),
-    params(("siteId" = uuid::Uuid, Path, description = "Site id")),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` or absent: no condition; fields the body does not name are never changed.")),
     request_body = UpdateSite,
     responses(
-        (status = 200, description = "The edited site", body = SiteView),
+        (status = 200, description = "The edited site", body = SiteView,
+            headers(("ETag" = String, description = "The site's new entity tag"))),
+        (status = 412, description = "`PRECONDITION_FAILED`: the site changed since the `If-Match` tag was read; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`SITE_EXISTS`: the domain is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     path: web::Path<String>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<UpdateSite>,
-) -> Result<Json<SiteView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
     let patch = SitePatchInput {
         domain: body.domain,
@@ -109,8 +121,10 @@ pub async fn update(
         allow_subdomains: body.allow_subdomains,
         theme: body.theme.map(Into::into),
     };
-    let site = run(&app, move |app| app.update_site(&actor, id, &patch)).await?;
-    Ok(Json(SiteView::from(&site)))
+    let site = sites
+        .run(move |s, actor| s.update_site(actor, id, &patch, &precondition))
+        .await?;
+    Ok(site_response(&site))
 }
 
 /// Deletes a site and everything under it (MANAGER+).
@@ -122,12 +136,11 @@ pub async fn update(
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
-    run(&app, move |app| app.delete_site(&actor, id)).await?;
+    sites.run(move |s, actor| s.delete_site(actor, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -140,12 +153,13 @@ pub async fn delete(
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn regenerate_key(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     path: web::Path<String>,
 ) -> Result<Json<RegeneratedKey>, ApiError> {
     let id = site_id(&path)?;
-    let key = run(&app, move |app| app.regenerate_api_key(&actor, id)).await?;
+    let key = sites
+        .run(move |s, actor| s.regenerate_api_key(actor, id))
+        .await?;
     Ok(Json(RegeneratedKey {
         api_key: key.secret,
         api_key_prefix: key.value.api_key_prefix,
@@ -154,23 +168,28 @@ pub async fn regenerate_key(
 
 /// Sets the site's mapping status (ADMIN+).
 #[utoipa::path(put, path = "/api/v1/sites/{siteId}/mapping", tag = "sites", security(("bearer" = [])),
-    params(("siteId" = uuid::Uuid, Path, description = "Site id")),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` or absent: no condition; fields the body does not name are never changed.")),
     request_body = SetMapping,
     responses(
-        (status = 200, description = "The site", body = SiteView),
+        (status = 200, description = "The site", body = SiteView,
+            headers(("ETag" = String, description = "The site's new entity tag"))),
+        (status = 412, description = "`PRECONDITION_FAILED`: the site changed since the `If-Match` tag was read; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown status", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_mapping(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     path: web::Path<String>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<SetMapping>,
-) -> Result<Json<SiteView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
-    let site = run(&app, move |app| app.set_mapping(&actor, id, &body.status)).await?;
-    Ok(Json(SiteView::from(&site)))
+    let site = sites
+        .run(move |s, actor| s.set_mapping(actor, id, &body.status, &precondition))
+        .await?;
+    Ok(site_response(&site))
 }
 
 /// Issues a new identity secret (MANAGER+), shown this once, and turns
@@ -184,12 +203,13 @@ pub async fn set_mapping(
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn identity_secret(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    sites: Dashboard<SiteService>,
     path: web::Path<String>,
 ) -> Result<Json<IssuedIdentitySecret>, ApiError> {
     let id = site_id(&path)?;
-    let issued = run(&app, move |app| app.issue_identity_secret(&actor, id)).await?;
+    let issued = sites
+        .run(move |s, actor| s.issue_identity_secret(actor, id))
+        .await?;
     Ok(Json(IssuedIdentitySecret {
         identity_secret: issued.secret,
     }))

@@ -1,48 +1,64 @@
 //! The widget Builder: `/api/v1/sites/{siteId}/widget`.
 
-use actix_web::web::{self, Json};
+use actix_web::http::StatusCode;
+use actix_web::web;
 use actix_web::HttpResponse;
+use chatdesk_domain::ports::SiteWidget;
+use chatdesk_domain::services::WidgetService;
 use chatdesk_domain::widget::WidgetSettingsInput;
-use chatdesk_domain::Chatdesk;
 
 use crate::dto::{SaveWidget, WidgetView};
 use crate::error::{ApiError, Problem};
-use crate::extract::{run, JsonBody, Member};
+use crate::etag::{tagged, IfMatch};
+use crate::extract::{Dashboard, JsonBody};
 use crate::routes::sites::site_id;
+
+/// The widget (with its site's theme) and its entity tag.
+fn widget_response(status: StatusCode, sw: &SiteWidget) -> HttpResponse {
+    tagged(
+        status,
+        &sw.widget.entity_tag(&sw.site),
+        &WidgetView::new(&sw.site, &sw.widget),
+    )
+}
 
 /// The site's widget (404 when it has none).
 #[utoipa::path(get, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
-        (status = 200, description = "The widget", body = WidgetView),
+        (status = 200, description = "The widget", body = WidgetView,
+            headers(("ETag" = String, description = "The widget's entity tag (it changes when the widget or its site's theme changes), for `If-Match`"))),
         (status = 404, description = "No such site in this tenant, or it has no widget", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    widgets: Dashboard<WidgetService>,
     path: web::Path<String>,
-) -> Result<Json<WidgetView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
-    let (site, widget) = run(&app, move |app| app.get_widget(&actor, id)).await?;
-    Ok(Json(WidgetView::new(&site, &widget)))
+    let sw = widgets.run(move |w, actor| w.get_widget(actor, id)).await?;
+    Ok(widget_response(StatusCode::OK, &sw))
 }
 
 /// Creates the widget (as a DRAFT) or updates its settings (MANAGER+). The
 /// status and `publishedAt` are changed only by publish and pause.
 #[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
-    params(("siteId" = uuid::Uuid, Path, description = "Site id")),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the widget's `ETag`: the settings are saved only if the widget is still in that state (else 412; a site with no widget yet fails any tag but `*`). `*` or absent: no condition; the status is never changed here.")),
     request_body = SaveWidget,
     responses(
-        (status = 200, description = "Updated", body = WidgetView),
-        (status = 201, description = "Created as a DRAFT", body = WidgetView),
+        (status = 200, description = "Updated", body = WidgetView,
+            headers(("ETag" = String, description = "The widget's new entity tag"))),
+        (status = 201, description = "Created as a DRAFT", body = WidgetView,
+            headers(("ETag" = String, description = "The widget's entity tag"))),
+        (status = 412, description = "`PRECONDITION_FAILED`: the widget changed since the `If-Match` tag was read; nothing was changed", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn save(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    widgets: Dashboard<WidgetService>,
     path: web::Path<String>,
+    IfMatch(precondition): IfMatch,
     JsonBody(body): JsonBody<SaveWidget>,
 ) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
@@ -55,13 +71,15 @@ pub async fn save(
         insufficient_credits_message: body.insufficient_credits_message,
         rate_limit_per_session: body.rate_limit_per_session,
     };
-    let (site, widget, created) = run(&app, move |app| app.save_widget(&actor, id, &input)).await?;
-    let view = WidgetView::new(&site, &widget);
-    Ok(if created {
-        HttpResponse::Created().json(view)
+    let (sw, created) = widgets
+        .run(move |w, actor| w.save_widget(actor, id, &input, &precondition))
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
     } else {
-        HttpResponse::Ok().json(view)
-    })
+        StatusCode::OK
+    };
+    Ok(widget_response(status, &sw))
 }
 
 /// Publishes the widget: ACTIVE, `publishedAt` now (MANAGER+; the site's
@@ -75,13 +93,14 @@ pub async fn save(
         (status = 409, description = "`SITE_NOT_MAPPED`: the site's mapping is not COMPLETED", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn publish(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    widgets: Dashboard<WidgetService>,
     path: web::Path<String>,
-) -> Result<Json<WidgetView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
-    let (site, widget) = run(&app, move |app| app.publish_widget(&actor, id)).await?;
-    Ok(Json(WidgetView::new(&site, &widget)))
+    let sw = widgets
+        .run(move |w, actor| w.publish_widget(actor, id))
+        .await?;
+    Ok(widget_response(StatusCode::OK, &sw))
 }
 
 /// Pauses the widget (MANAGER+; the site's mapping must be COMPLETED).
@@ -94,11 +113,12 @@ pub async fn publish(
         (status = 409, description = "`SITE_NOT_MAPPED`: the site's mapping is not COMPLETED", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pause(
-    app: web::Data<Chatdesk>,
-    Member(actor): Member,
+    widgets: Dashboard<WidgetService>,
     path: web::Path<String>,
-) -> Result<Json<WidgetView>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
-    let (site, widget) = run(&app, move |app| app.pause_widget(&actor, id)).await?;
-    Ok(Json(WidgetView::new(&site, &widget)))
+    let sw = widgets
+        .run(move |w, actor| w.pause_widget(actor, id))
+        .await?;
+    Ok(widget_response(StatusCode::OK, &sw))
 }

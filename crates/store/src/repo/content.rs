@@ -1,16 +1,18 @@
 //! The content library: Flows and Tooltips of a site.
 
-use chatdesk_domain::content::{ContentFilter, ContentItem};
+use chatdesk_domain::content::{ContentFilter, ContentItem, ContentPatch};
 use chatdesk_domain::ids::{ContentId, SiteId};
 use chatdesk_domain::ports::{ContentRepository, Page, PageRequest};
+use chatdesk_domain::version::Precondition;
 use chatdesk_domain::{Entity, Error};
+use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::{convert, overfetch, violates_foreign_key};
-use crate::connection::Backend;
-use crate::rows::{audiences_json, to_db_time, ContentRow};
+use super::{convert, overfetch, violates_foreign_key, Failure};
+use crate::connection::{write_transaction, Backend, DbConnection};
+use crate::rows::{as_stored, audiences_json, to_db_time, ContentRow};
 use crate::schema::content_items;
 use crate::{Store, StoreError};
 
@@ -91,24 +93,58 @@ impl ContentRepository for Store {
         }
     }
 
-    fn update_content(&self, item: &ContentItem) -> Result<(), Error> {
-        let audiences = audiences_json(&item.audiences)?;
+    fn update_content(
+        &self,
+        site: SiteId,
+        id: ContentId,
+        patch: &ContentPatch,
+        precondition: &Precondition,
+        now: DateTime<Utc>,
+    ) -> Result<ContentItem, Error> {
+        let now = as_stored(now);
         let mut conn = self.conn()?;
-        let updated = diesel::update(
-            content_items::table
-                .filter(content_items::site_id.eq(item.site_id.to_string()))
-                .filter(content_items::id.eq(item.id.to_string())),
-        )
-        .set((
-            content_items::status.eq(item.status.as_str()),
-            content_items::audiences.eq(audiences),
-            content_items::updated_at.eq(to_db_time(item.updated_at)),
-        ))
-        .execute(&mut conn)
-        .map_err(StoreError::Query)?;
-        if updated == 0 {
-            return Err(Error::NotFound(Entity::Content));
-        }
-        Ok(())
+        let item = write_transaction(&mut conn, |conn| -> Result<ContentItem, Failure> {
+            let mut item = lock_content(conn, &site.to_string(), &id.to_string())?
+                .ok_or(Error::NotFound(Entity::Content))?
+                .into_domain()?;
+            precondition.check(&item.entity_tag(), Entity::Content)?;
+            let read = item.version;
+            if item.apply(patch, now) {
+                let updated = diesel::update(
+                    content_items::table
+                        .find(id.to_string())
+                        .filter(content_items::version.eq(read.0)),
+                )
+                .set((
+                    content_items::status.eq(item.status.as_str()),
+                    content_items::audiences.eq(audiences_json(&item.audiences)?),
+                    content_items::updated_at.eq(to_db_time(item.updated_at)),
+                    content_items::version.eq(item.version.0),
+                ))
+                .execute(conn)?;
+                if updated != 1 {
+                    // The row is locked, so its version cannot have moved.
+                    return Err(Error::PreconditionFailed(Entity::Content).into());
+                }
+            }
+            Ok(item)
+        })?;
+        Ok(item)
+    }
+}
+
+/// Reads an item of a site inside a write transaction, locking its row on
+/// PostgreSQL (`FOR NO KEY UPDATE`, as [`super::lock_tenant`]).
+fn lock_content(conn: &mut DbConnection, site: &str, id: &str) -> QueryResult<Option<ContentRow>> {
+    let query = content_items::table
+        .filter(content_items::site_id.eq(site.to_string()))
+        .filter(content_items::id.eq(id.to_string()));
+    match conn {
+        DbConnection::Pg(pg) => query
+            .select(ContentRow::as_select())
+            .for_no_key_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => query.select(ContentRow::as_select()).first(conn).optional(),
     }
 }

@@ -3,15 +3,16 @@
 use chatdesk_domain::ids::{SiteId, TenantId};
 use chatdesk_domain::ports::{Page, PageRequest, SiteRepository};
 use chatdesk_domain::secret::SecretHash;
-use chatdesk_domain::site::Site;
-use chatdesk_domain::tenant::Plan;
+use chatdesk_domain::site::{Site, SiteChanges};
+use chatdesk_domain::version::Precondition;
 use chatdesk_domain::{Entity, Error};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
-use super::{convert, lock_tenant, overfetch, violates_unique, Failure};
+use super::{convert, lock_site, lock_tenant, overfetch, violates_unique, Failure};
 use crate::connection::write_transaction;
-use crate::rows::{to_db_time, SiteRow};
+use crate::rows::{as_stored, to_db_time, SiteChangeset, SiteRow};
 use crate::schema::sites;
 use crate::{Store, StoreError};
 
@@ -25,33 +26,25 @@ fn site_write_error(error: DieselError) -> Failure {
 }
 
 impl SiteRepository for Store {
-    fn insert_site_within_cap(
-        &self,
-        site: &Site,
-        cap: Option<u32>,
-        plan: Plan,
-    ) -> Result<(), Error> {
+    fn insert_site(&self, site: &Site) -> Result<(), Error> {
         let row = SiteRow::from_domain(site)?;
         let mut conn = self.conn()?;
         write_transaction(&mut conn, |conn| -> Result<(), Failure> {
             // The tenant's row lock (PostgreSQL) or the write lock (SQLite)
-            // keeps concurrent creates from passing the cap together.
-            if lock_tenant(conn, &row.tenant_id)?.is_none() {
+            // keeps concurrent creates and plan changes from passing the
+            // cap together; the plan is the locked row's, not the one read
+            // when the member signed in.
+            let Some(tenant) = lock_tenant(conn, &row.tenant_id)? else {
                 return Err(Error::NotFound(Entity::Tenant).into());
-            }
-            if let Some(cap) = cap {
-                let count: i64 = sites::table
-                    .filter(sites::tenant_id.eq(&row.tenant_id))
-                    .count()
-                    .get_result(conn)?;
-                if count >= i64::from(cap) {
-                    return Err(Error::PlanLimit {
-                        plan: plan.as_str(),
-                        cap,
-                    }
-                    .into());
-                }
-            }
+            };
+            let tenant = tenant.into_domain()?;
+            let count: i64 = sites::table
+                .filter(sites::tenant_id.eq(&row.tenant_id))
+                .count()
+                .get_result(conn)?;
+            tenant
+                .plan
+                .check_site_cap(u64::try_from(count).unwrap_or(u64::MAX))?;
             diesel::insert_into(sites::table)
                 .values(&row)
                 .execute(conn)
@@ -107,31 +100,45 @@ impl SiteRepository for Store {
         Ok(row.map(SiteRow::into_domain).transpose()?)
     }
 
-    fn update_site(&self, site: &Site) -> Result<(), Error> {
-        let row = SiteRow::from_domain(site)?;
+    fn update_site(
+        &self,
+        tenant: TenantId,
+        id: SiteId,
+        changes: &SiteChanges,
+        precondition: &Precondition,
+        now: DateTime<Utc>,
+    ) -> Result<Site, Error> {
+        let now = as_stored(now);
         let mut conn = self.conn()?;
-        let updated = diesel::update(
-            sites::table
-                .filter(sites::tenant_id.eq(&row.tenant_id))
-                .filter(sites::id.eq(&row.id)),
-        )
-        .set((
-            sites::domain.eq(&row.domain),
-            sites::name.eq(&row.name),
-            sites::allow_subdomains.eq(row.allow_subdomains),
-            sites::mapping_status.eq(&row.mapping_status),
-            sites::api_key_prefix.eq(&row.api_key_prefix),
-            sites::api_key_hash.eq(&row.api_key_hash),
-            sites::identity_secret_hash.eq(&row.identity_secret_hash),
-            sites::theme.eq(&row.theme),
-            sites::updated_at.eq(to_db_time(site.updated_at)),
-        ))
-        .execute(&mut conn)
-        .map_err(site_write_error)?;
-        if updated == 0 {
-            return Err(Error::NotFound(Entity::Site));
-        }
-        Ok(())
+        let site = write_transaction(&mut conn, |conn| -> Result<Site, Failure> {
+            let current = match lock_site(conn, &id.to_string())? {
+                Some(row) if row.tenant_id == tenant.to_string() => row.into_domain()?,
+                _ => return Err(Error::NotFound(Entity::Site).into()),
+            };
+            precondition.check(&current.entity_tag(), Entity::Site)?;
+            let changes = changes.clone().without_unchanged(&current);
+            if changes.is_empty() {
+                return Ok(current);
+            }
+            let updated = diesel::update(
+                sites::table
+                    .find(id.to_string())
+                    .filter(sites::version.eq(current.version.0)),
+            )
+            .set((
+                SiteChangeset::from_changes(&changes)?,
+                sites::version.eq(sites::version + 1),
+                sites::updated_at.eq(to_db_time(now)),
+            ))
+            .execute(conn)
+            .map_err(site_write_error)?;
+            if updated != 1 {
+                // The row is locked, so its version cannot have moved.
+                return Err(Error::PreconditionFailed(Entity::Site).into());
+            }
+            Ok(changes.applied_to(current, now))
+        })?;
+        Ok(site)
     }
 
     fn delete_site(&self, tenant: TenantId, id: SiteId) -> Result<(), Error> {
