@@ -42,7 +42,8 @@ pub const CONTENT_NAME_MAX: usize = 120;
 /// The most characters a content description may have.
 pub const CONTENT_DESCRIPTION_MAX: usize = 2000;
 
-/// A named audience (segment of visitors), 1–50 characters.
+/// A named audience (segment of visitors): 1–50 characters of single-line
+/// text ([`crate::text::single_line`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Audience(String);
@@ -50,7 +51,7 @@ pub struct Audience(String);
 impl Audience {
     /// Parses an audience name.
     pub fn parse(raw: &str) -> Result<Audience, String> {
-        crate::text::bounded(raw, 1, AUDIENCE_MAX).map(Audience)
+        crate::text::single_line(raw, 1, AUDIENCE_MAX).map(Audience)
     }
 
     /// The special "No users" audience.
@@ -198,7 +199,7 @@ impl ContentItem {
         let kind = v.check("kind", input.kind.parse::<ContentKind>());
         let name = v.check(
             "name",
-            crate::text::bounded(&input.name, 1, CONTENT_NAME_MAX),
+            crate::text::single_line(&input.name, 1, CONTENT_NAME_MAX),
         );
         let description = v.check(
             "description",
@@ -377,6 +378,82 @@ mod tests {
         let (id, site) = ids();
         let err = ContentItem::create(id, site, &input, Utc::now()).expect_err("too many");
         assert_eq!(err.field_errors()[0].field, "audiences");
+    }
+
+    #[test]
+    fn names_are_one_line_descriptions_may_have_several() {
+        type Case = (&'static str, fn(&mut NewContentInput), bool);
+        let cases: [Case; 16] = [
+            ("name", |i| i.name = "Exporter les données 📤".into(), true),
+            ("name", |i| i.name = "データを書き出す".into(), true),
+            ("name", |i| i.name = "Export\u{0}".into(), false),
+            ("name", |i| i.name = "Export\ndata".into(), false),
+            ("name", |i| i.name = "Export\u{1b}[1m".into(), false),
+            ("name", |i| i.name = "Export\u{85}".into(), false),
+            ("name", |i| i.name = "Export\u{202E}atad".into(), false),
+            ("name", |i| i.name = "Ex\u{200B}port".into(), false),
+            (
+                "description",
+                |i| i.description = Some("Step one.\nStep two.\r\n\tDone.".into()),
+                true,
+            ),
+            (
+                "description",
+                |i| i.description = Some("عربى \u{200F}".into()),
+                true,
+            ),
+            (
+                "description",
+                |i| i.description = Some("bell\u{7}".into()),
+                false,
+            ),
+            (
+                "description",
+                |i| i.description = Some("nul\u{0}".into()),
+                false,
+            ),
+            (
+                "description",
+                |i| i.description = Some("nel\u{85}".into()),
+                false,
+            ),
+            (
+                "audiences[0]",
+                |i| i.audiences = vec!["Équipe 🇫🇷".into()],
+                true,
+            ),
+            (
+                "audiences[0]",
+                |i| i.audiences = vec!["Admins\n".into()],
+                false,
+            ),
+            (
+                "audiences[1]",
+                |i| i.audiences = vec!["ok".into(), "\u{202D}Admins".into()],
+                false,
+            ),
+        ];
+        for (field, mutate, valid) in cases {
+            let mut input = new_input();
+            mutate(&mut input);
+            let (id, site) = ids();
+            match ContentItem::create(id, site, &input, Utc::now()) {
+                Ok(_) => assert!(valid, "{field}: {input:?} was accepted"),
+                Err(err) => {
+                    assert!(!valid, "{field}: {input:?} was rejected: {err:?}");
+                    assert_eq!(err.field_errors()[0].field, field);
+                }
+            }
+        }
+        let err = ContentPatchInput {
+            status: None,
+            audiences: Some(vec!["Trial".into(), "Tri\u{0}al".into()]),
+        }
+        .parse()
+        .expect_err("control character");
+        assert_eq!(err.field_errors()[0].field, "audiences[1]");
+        assert!(Audience::parse("Admins\u{2066}").is_err());
+        assert!(Audience::parse("Administrateurs").is_ok());
     }
 
     #[test]

@@ -12,8 +12,10 @@ pub struct Email(String);
 impl Email {
     /// Parses an address: one `@`, a local part of 1–64 printable characters
     /// without spaces, and a valid host name with at least one dot; at most
-    /// 254 characters in all.
+    /// 254 characters in all. Control and invisible formatting characters
+    /// are refused before trimming ([`crate::text::check_single_line`]).
     pub fn parse(raw: &str) -> Result<Email, String> {
+        crate::text::check_single_line(raw)?;
         let value = raw.trim().to_lowercase();
         const INVALID: &str = "must be a valid email address";
         if value.is_empty() {
@@ -117,6 +119,12 @@ mod tests {
             (".ada@example.com", None),
             ("a..da@example.com", None),
             ("ada@-example.com", None),
+            ("ada@example.com\n", None),
+            ("\tada@example.com", None),
+            ("ada@example.com\u{85}", None),
+            ("ada\u{0}@example.com", None),
+            ("ada@example.com\u{202E}", None),
+            ("\u{200B}ada@example.com", None),
         ];
         for (raw, expected) in table {
             let parsed = Email::parse(raw).ok();

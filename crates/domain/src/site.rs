@@ -20,8 +20,10 @@ use crate::version::Version;
 pub struct SiteDomain(String);
 
 impl SiteDomain {
-    /// Parses a domain as typed by a user.
+    /// Parses a domain as typed by a user (control characters are refused
+    /// before trimming).
     pub fn parse(raw: &str) -> Result<SiteDomain, String> {
+        crate::text::check_single_line(raw)?;
         let value = raw.trim().to_lowercase();
         if value.contains("://") {
             return Err(
@@ -99,9 +101,10 @@ impl fmt::Display for SiteDomain {
 /// The most characters a site name may have.
 pub const SITE_NAME_MAX: usize = 20;
 
-/// Checks a site's display name: trimmed, 1–20 characters.
+/// Checks a site's display name: single-line text
+/// ([`crate::text::single_line`]), trimmed, 1–20 characters.
 pub fn parse_site_name(raw: &str) -> Result<String, String> {
-    crate::text::bounded(raw, 1, SITE_NAME_MAX)
+    crate::text::single_line(raw, 1, SITE_NAME_MAX)
 }
 
 closed_enum!(
@@ -144,7 +147,8 @@ impl Default for Theme {
 }
 
 impl Theme {
-    /// Checks every field, reporting errors under `field_prefix` (e.g. `theme`).
+    /// Checks every field, reporting errors under `field_prefix` (e.g.
+    /// `theme`); the font family is single-line text without `;{}<>`.
     pub fn validate(&self, field_prefix: &str, v: &mut Validator) {
         for (name, value) in [
             ("primaryColor", &self.primary_color),
@@ -159,7 +163,10 @@ impl Theme {
             }
         }
         let font = self.font_family.trim();
-        if font.is_empty() || font.chars().count() > 100 || font.contains([';', '{', '}', '<', '>'])
+        if crate::text::check_single_line(&self.font_family).is_err()
+            || font.is_empty()
+            || font.chars().count() > 100
+            || font.contains([';', '{', '}', '<', '>'])
         {
             v.push(
                 &format!("{field_prefix}.fontFamily"),
@@ -494,6 +501,40 @@ mod tests {
             Err("must be at most 20 characters".into())
         );
         assert!(parse_site_name("  ").is_err());
+        // (name, valid): display names are one line of visible text.
+        let table = [
+            ("Café docs", true),
+            ("ドキュメント", true),
+            ("Docs 📚", true),
+            ("Docs\u{0}", false),
+            ("Docs\u{7}", false),
+            ("Docs\u{1b}[2J", false),
+            ("Docs\u{85}", false),
+            ("Docs\u{7f}", false),
+            ("Docs\nHelp", false),
+            ("Docs\r", false),
+            ("\tDocs", false),
+            ("Docs\u{202E}cod", false),
+            ("Docs\u{2067}x\u{2069}", false),
+            ("Do\u{200B}cs", false),
+            ("\u{FEFF}Docs", false),
+        ];
+        for (name, valid) in table {
+            assert_eq!(parse_site_name(name).is_ok(), valid, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn domains_reject_control_characters_before_trimming() {
+        for raw in [
+            "example.com\n",
+            "\texample.com",
+            "example.com\u{85}",
+            "exam\u{0}ple.com",
+            "example.com\u{202E}",
+        ] {
+            assert!(SiteDomain::parse(raw).is_err(), "{raw:?}");
+        }
     }
 
     #[test]
@@ -525,6 +566,29 @@ mod tests {
                 "theme.fontFamily"
             ]
         );
+    }
+
+    #[test]
+    fn theme_fonts_are_one_line_of_visible_text() {
+        // (font family, valid)
+        let table = [
+            ("Inter, system-ui, sans-serif", true),
+            ("\"Noto Sans JP\", sans-serif", true),
+            ("Inter\u{0}", false),
+            ("Inter\n", false),
+            ("Inter\u{1b}", false),
+            ("Inter\u{85}", false),
+            ("Inter\u{202E}", false),
+        ];
+        for (font, valid) in table {
+            let theme = Theme {
+                font_family: font.into(),
+                ..Theme::default()
+            };
+            let mut v = Validator::new();
+            theme.validate("theme", &mut v);
+            assert_eq!(v.finish().is_ok(), valid, "{font:?}");
+        }
     }
 
     #[test]

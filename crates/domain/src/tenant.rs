@@ -109,9 +109,10 @@ impl Tenant {
     }
 }
 
-/// Checks a tenant name: trimmed, 1–100 characters.
+/// Checks a tenant name: single-line text ([`crate::text::single_line`]),
+/// trimmed, 1–100 characters.
 pub fn parse_tenant_name(raw: &str) -> Result<String, String> {
-    crate::text::bounded(raw, 1, 100)
+    crate::text::single_line(raw, 1, 100)
 }
 
 /// Checks a credit adjustment: it must leave the balance at or above zero.
@@ -418,5 +419,20 @@ mod tests {
         assert_eq!(parse_tenant_name("  Acme "), Ok("Acme".to_string()));
         assert!(parse_tenant_name("   ").is_err());
         assert!(parse_tenant_name(&"x".repeat(101)).is_err());
+        // (name, valid)
+        let table = [
+            ("Société Générale", true),
+            ("株式会社テスト", true),
+            ("Acme 🚀", true),
+            ("Acme\u{0}", false),
+            ("Acme\nInc", false),
+            ("Acme\t", false),
+            ("Acme\u{85}", false),
+            ("\u{202E}emcA", false),
+            ("Ac\u{200B}me", false),
+        ];
+        for (name, valid) in table {
+            assert_eq!(parse_tenant_name(name).is_ok(), valid, "{name:?}");
+        }
     }
 }

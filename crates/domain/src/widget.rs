@@ -106,8 +106,11 @@ impl WidgetSettingsInput {
         let position = v.check("position", self.position.parse::<WidgetPosition>());
         let support_email = v.check(
             "supportEmail",
-            match self.support_email.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
+            match self.support_email.as_deref() {
+                None => Ok(None),
+                Some(raw) if raw.trim().is_empty() && !raw.chars().any(char::is_control) => {
+                    Ok(None)
+                }
                 Some(raw) => Email::parse(raw).map(Some),
             },
         );
@@ -360,6 +363,98 @@ mod tests {
             settings.support_email.map(String::from),
             Some("help@example.com".into())
         );
+    }
+
+    #[test]
+    fn text_fields_may_span_lines_but_hold_no_control_characters() {
+        type Case = (&'static str, fn(&mut WidgetSettingsInput), bool);
+        let cases: [Case; 16] = [
+            (
+                "welcomeMessage",
+                |i| i.welcome_message = "Hi!\nAsk me anything.\r\n\t— Team 👋".into(),
+                true,
+            ),
+            (
+                "welcomeMessage",
+                |i| i.welcome_message = "こんにちは".into(),
+                true,
+            ),
+            (
+                "welcomeMessage",
+                |i| i.welcome_message = "Hi\u{0}".into(),
+                false,
+            ),
+            (
+                "welcomeMessage",
+                |i| i.welcome_message = "Hi\u{1b}[5m".into(),
+                false,
+            ),
+            (
+                "welcomeMessage",
+                |i| i.welcome_message = "Hi\u{85}".into(),
+                false,
+            ),
+            (
+                "disclaimer",
+                |i| i.disclaimer = Some("Line 1\nLine 2".into()),
+                true,
+            ),
+            ("disclaimer", |i| i.disclaimer = Some("\u{7}".into()), false),
+            (
+                "persona",
+                |i| i.persona = Some("You are helpful.\n- Be brief.\n- Be kind.".into()),
+                true,
+            ),
+            ("persona", |i| i.persona = Some("x\u{7f}".into()), false),
+            (
+                "insufficientCreditsMessage",
+                |i| i.insufficient_credits_message = Some("Out of credits.\nSorry!".into()),
+                true,
+            ),
+            (
+                "insufficientCreditsMessage",
+                |i| i.insufficient_credits_message = Some("\u{9b}".into()),
+                false,
+            ),
+            (
+                "supportEmail",
+                |i| i.support_email = Some("  ".into()),
+                true,
+            ),
+            (
+                "supportEmail",
+                |i| i.support_email = Some("help@example.com\n".into()),
+                false,
+            ),
+            (
+                "supportEmail",
+                |i| i.support_email = Some("\n".into()),
+                false,
+            ),
+            (
+                "supportEmail",
+                |i| i.support_email = Some("help\u{0}@example.com".into()),
+                false,
+            ),
+            (
+                "supportEmail",
+                |i| i.support_email = Some("help@example.com\u{202E}".into()),
+                false,
+            ),
+        ];
+        for (field, mutate, valid) in cases {
+            let mut i = input();
+            mutate(&mut i);
+            match i.parse() {
+                Ok(_) => assert!(valid, "{field}: {i:?} was accepted"),
+                Err(err) => {
+                    assert!(!valid, "{field}: {i:?} was rejected: {err:?}");
+                    let fields: Vec<_> =
+                        err.field_errors().iter().map(|e| e.field.clone()).collect();
+                    assert_eq!(fields, [field]);
+                }
+            }
+        }
     }
 
     #[test]
