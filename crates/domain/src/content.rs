@@ -6,9 +6,9 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::closed_enum::closed_enum;
 use crate::error::{Error, Validator};
 use crate::ids::{ContentId, SiteId};
-use crate::tenant::closed_enum;
 
 closed_enum!(
     /// A Flow (a multi-step guide) or a Tooltip (one hint).

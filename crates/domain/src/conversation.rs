@@ -4,13 +4,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::closed_enum::closed_enum;
 use crate::content::ContentKind;
 use crate::error::{Error, Validator};
 use crate::ids::{
     ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId, TicketId, WidgetId,
 };
 use crate::secret::SecretHash;
-use crate::tenant::closed_enum;
 
 /// A visitor of a site: anonymous until the site identifies them.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,10 +6,12 @@
 //! port and builders for every entity.
 #![warn(missing_docs)]
 
+mod closed_enum;
 pub mod content;
 pub mod conversation;
 pub mod email;
 pub mod error;
+pub mod host;
 pub mod ids;
 pub mod ports;
 pub mod secret;

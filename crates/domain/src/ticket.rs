@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::closed_enum::closed_enum;
 use crate::email::Email;
 use crate::ids::{MemberId, SessionId, SiteId, TenantId, TicketId};
-use crate::tenant::closed_enum;
 
 closed_enum!(
     /// Where a ticket is in the team's work.

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::closed_enum::closed_enum;
 use crate::email::Email;
 use crate::error::{Error, Validator};
 use crate::ids::{SiteId, WidgetId};
 use crate::site::Site;
-use crate::tenant::{closed_enum, Plan};
+use crate::tenant::Plan;
 use crate::version::Version;
 
 closed_enum!(
