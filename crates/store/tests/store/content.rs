@@ -1,15 +1,21 @@
-//! The content library: round trip, isolation, filters, pages.
+//! The content library: round trip, patches that write only status and
+//! audiences, entity tags, racing patches, isolation, filters, pages.
 
-use chatdesk_domain::content::{Audience, ContentFilter, ContentItem, ContentKind, ContentStatus};
+use chatdesk_domain::content::{
+    Audience, ContentFilter, ContentItem, ContentKind, ContentPatch, ContentStatus,
+};
 use chatdesk_domain::ids::{ContentId, SiteId};
 use chatdesk_domain::ports::{ContentRepository, PageRequest};
 use chatdesk_domain::testing::builders::a_content_item;
+use chatdesk_domain::version::{Precondition, Version};
 use chatdesk_domain::{Entity, Error};
 use chatdesk_store::Store;
 use chrono::{SubsecRound, Utc};
 use uuid::Uuid;
 
-use crate::helpers::{stored_site, stores, tenant_and_site, unknown_site};
+use crate::helpers::{
+    later, race, stored, stored_site, stores, tenant_and_site, unknown_site, ROUNDS,
+};
 
 fn audiences(names: &[&str]) -> Vec<Audience> {
     names
@@ -26,6 +32,13 @@ fn item(site: SiteId, kind: ContentKind, status: ContentStatus, names: &[&str]) 
         .name(format!("{kind} for {names:?}"))
         .audiences(audiences(names))
         .build()
+}
+
+fn patch(status: Option<ContentStatus>, names: Option<&[&str]>) -> ContentPatch {
+    ContentPatch {
+        status,
+        audiences: names.map(audiences),
+    }
 }
 
 /// Every page of the site's items passing `filter`, `limit` at a time.
@@ -64,23 +77,151 @@ fn content_round_trips_and_updates() {
         );
 
         // Re-targeting: drop "No users", draft it, later.
-        let now = Utc::now();
-        let retargeted = ContentItem {
+        let now = later();
+        let returned = t
+            .update_content(
+                site.id,
+                flow.id,
+                &patch(Some(ContentStatus::Draft), Some(&["Admins", "Trial users"])),
+                &Precondition::TagIn(vec![flow.entity_tag()]),
+                now,
+            )
+            .expect("updates");
+        let expected = ContentItem {
             status: ContentStatus::Draft,
             audiences: audiences(&["Admins", "Trial users"]),
-            updated_at: now,
+            updated_at: stored(now),
+            version: Version(2),
             ..flow.clone()
         };
-        t.update_content(&retargeted).expect("updates");
+        assert_eq!(returned, expected, "{}", t.name());
         assert_eq!(
             t.get_content(site.id, flow.id).expect("reads"),
-            ContentItem {
-                updated_at: now.trunc_subsecs(6),
-                ..retargeted
-            },
+            expected,
             "{}",
             t.name()
         );
+    }
+}
+
+#[test]
+fn a_patch_writes_only_what_it_names() {
+    for t in stores() {
+        let (_, site) = tenant_and_site(&t);
+        let mut expected = item(
+            site.id,
+            ContentKind::Tooltip,
+            ContentStatus::Draft,
+            &["Admins"],
+        );
+        t.insert_content(&expected).expect("inserts");
+        type Case = (ContentPatch, fn(&mut ContentItem));
+        let cases: [Case; 4] = [
+            (patch(Some(ContentStatus::Published), None), |i| {
+                i.status = ContentStatus::Published
+            }),
+            (patch(None, Some(&["Trial users", "No users"])), |i| {
+                i.audiences = audiences(&["Trial users", "No users"])
+            }),
+            (patch(None, Some(&[])), |i| i.audiences = Vec::new()),
+            (patch(Some(ContentStatus::Draft), Some(&["Admins"])), |i| {
+                i.status = ContentStatus::Draft;
+                i.audiences = audiences(&["Admins"]);
+            }),
+        ];
+        for (version, (change, apply)) in (2..).zip(cases) {
+            let now = later();
+            let returned = t
+                .update_content(site.id, expected.id, &change, &Precondition::None, now)
+                .expect("updates");
+            apply(&mut expected);
+            expected.updated_at = stored(now);
+            expected.version = Version(version);
+            assert_eq!(returned, expected, "{}: {change:?}", t.name());
+            assert_eq!(
+                t.get_content(site.id, expected.id).expect("reads"),
+                expected,
+                "{}: {change:?}",
+                t.name()
+            );
+        }
+
+        // A patch to the values the item has, or an empty one, changes
+        // nothing: neither the version nor updated_at moves.
+        for change in [
+            patch(Some(expected.status), Some(&["Admins"])),
+            patch(Some(expected.status), None),
+            ContentPatch::default(),
+        ] {
+            assert_eq!(
+                t.update_content(site.id, expected.id, &change, &Precondition::None, later()),
+                Ok(expected.clone()),
+                "{}: {change:?}",
+                t.name()
+            );
+        }
+        assert_eq!(
+            t.get_content(site.id, expected.id).expect("reads"),
+            expected
+        );
+    }
+}
+
+#[test]
+fn a_stale_entity_tag_fails_and_changes_nothing() {
+    for t in stores() {
+        let (_, site) = tenant_and_site(&t);
+        let original = item(site.id, ContentKind::Flow, ContentStatus::Draft, &[]);
+        t.insert_content(&original).expect("inserts");
+        let first_tag = original.entity_tag();
+        let published = t
+            .update_content(
+                site.id,
+                original.id,
+                &patch(Some(ContentStatus::Published), None),
+                &Precondition::TagIn(vec![first_tag.clone()]),
+                later(),
+            )
+            .expect("the tag is current");
+        assert_eq!(published.version, Version(2));
+        for (change, precondition) in [
+            (
+                patch(None, Some(&["Admins"])),
+                Precondition::TagIn(vec![first_tag.clone()]),
+            ),
+            (
+                patch(Some(ContentStatus::Draft), None),
+                Precondition::TagIn(vec![first_tag.clone()]),
+            ),
+            (
+                patch(Some(ContentStatus::Published), None),
+                Precondition::TagIn(vec![first_tag.clone()]),
+            ),
+            (patch(None, Some(&["Admins"])), Precondition::TagIn(vec![])),
+        ] {
+            assert_eq!(
+                t.update_content(site.id, original.id, &change, &precondition, later()),
+                Err(Error::PreconditionFailed(Entity::Content)),
+                "{}: {change:?} {precondition:?}",
+                t.name()
+            );
+        }
+        assert_eq!(
+            t.get_content(site.id, original.id).expect("reads"),
+            published,
+            "{}: nothing changed",
+            t.name()
+        );
+        let retargeted = t
+            .update_content(
+                site.id,
+                original.id,
+                &patch(None, Some(&["Admins"])),
+                &Precondition::TagIn(vec![first_tag, published.entity_tag()]),
+                later(),
+            )
+            .expect("one tag is current");
+        assert_eq!(retargeted.version, Version(3));
     }
 }
 
@@ -98,15 +239,20 @@ fn another_sites_content_is_not_found() {
             "{}",
             t.name()
         );
-        let moved = ContentItem {
-            site_id: site.id,
-            status: ContentStatus::Draft,
-            ..theirs.clone()
-        };
-        assert_eq!(
-            t.update_content(&moved),
-            Err(Error::NotFound(Entity::Content))
-        );
+        for (site_id, id) in [(site.id, theirs.id), (other.id, ContentId(Uuid::now_v7()))] {
+            assert_eq!(
+                t.update_content(
+                    site_id,
+                    id,
+                    &patch(Some(ContentStatus::Draft), None),
+                    &Precondition::None,
+                    later()
+                ),
+                Err(Error::NotFound(Entity::Content)),
+                "{}",
+                t.name()
+            );
+        }
         assert_eq!(
             t.get_content(other.id, theirs.id).expect("untouched"),
             theirs
@@ -131,6 +277,61 @@ fn another_sites_content_is_not_found() {
             )),
             Err(Error::NotFound(Entity::Site))
         );
+    }
+}
+
+/// A status patch racing an audiences patch of the same item: both stay.
+#[test]
+fn a_status_patch_racing_an_audiences_patch_keeps_both() {
+    for t in stores() {
+        let (_, site) = tenant_and_site(&t);
+        for round in 0..ROUNDS {
+            let original = item(
+                site.id,
+                ContentKind::Flow,
+                ContentStatus::Draft,
+                &["No users"],
+            );
+            t.insert_content(&original).expect("inserts");
+            let name = format!("Round {round}");
+            let (status_at, audiences_at) = (later(), later());
+            let (published, retargeted) = race(
+                || {
+                    t.update_content(
+                        site.id,
+                        original.id,
+                        &patch(Some(ContentStatus::Published), None),
+                        &Precondition::None,
+                        status_at,
+                    )
+                },
+                || {
+                    t.update_content(
+                        site.id,
+                        original.id,
+                        &patch(None, Some(&["Admins", &name])),
+                        &Precondition::None,
+                        audiences_at,
+                    )
+                },
+            );
+            assert!(published.is_ok(), "{}: {published:?}", t.name());
+            assert!(retargeted.is_ok(), "{}: {retargeted:?}", t.name());
+            let read = t.get_content(site.id, original.id).expect("reads");
+            assert_eq!(
+                read,
+                ContentItem {
+                    status: ContentStatus::Published,
+                    audiences: audiences(&["Admins", &name]),
+                    version: Version(3),
+                    updated_at: read.updated_at,
+                    ..original
+                },
+                "{}: round {round}",
+                t.name()
+            );
+            assert!([stored(status_at), stored(audiences_at)].contains(&read.updated_at));
+        }
     }
 }
 

@@ -1,13 +1,16 @@
-//! Fresh migrated stores on every backend, and seed data.
+//! Fresh migrated stores on every backend, seed data, and races.
+
+use std::sync::Barrier;
 
 use chatdesk_domain::ids::{SiteId, TenantId};
 use chatdesk_domain::ports::{SiteRepository, TenantRepository};
 use chatdesk_domain::secret::SecretHash;
-use chatdesk_domain::site::{Site, SiteDomain};
+use chatdesk_domain::site::{MappingStatus, Site, SiteDomain};
 use chatdesk_domain::tenant::{Plan, Tenant, TenantMember};
 use chatdesk_domain::testing::builders::{a_member, a_site, a_tenant};
 use chatdesk_store::testing::{all_backends, TestDatabase};
 use chatdesk_store::Store;
+use chrono::{DateTime, SubsecRound, Utc};
 use uuid::Uuid;
 
 /// A migrated store on a fresh database. Fields drop in order: the pool
@@ -68,12 +71,20 @@ pub fn site_of(tenant: TenantId, domain: &str) -> Site {
         .build()
 }
 
-/// Stores a new site of `tenant` (no cap).
+/// Stores a new site of `tenant` (within its plan's cap).
 pub fn stored_site(store: &Store, tenant: TenantId, domain: &str) -> Site {
     let site = site_of(tenant, domain);
-    store
-        .insert_site_within_cap(&site, None, Plan::Enterprise)
-        .expect("stores the site");
+    store.insert_site(&site).expect("stores the site");
+    site
+}
+
+/// Stores a new site of `tenant` whose mapping is COMPLETED.
+pub fn mapped_site(store: &Store, tenant: TenantId, domain: &str) -> Site {
+    let site = Site {
+        mapping_status: MappingStatus::Completed,
+        ..site_of(tenant, domain)
+    };
+    store.insert_site(&site).expect("stores the site");
     site
 }
 
@@ -87,4 +98,44 @@ pub fn tenant_and_site(store: &Store) -> (Tenant, Site) {
 /// A site id nobody has.
 pub fn unknown_site() -> SiteId {
     SiteId(Uuid::now_v7())
+}
+
+/// How many rounds each race runs.
+pub const ROUNDS: usize = 40;
+
+/// Runs `a` and `b` on two threads released together by a barrier and
+/// returns both results.
+pub fn race<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let start = Barrier::new(2);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            start.wait();
+            a()
+        });
+        let second = s.spawn(|| {
+            start.wait();
+            b()
+        });
+        (
+            first.join().expect("the first racer panicked"),
+            second.join().expect("the second racer panicked"),
+        )
+    })
+}
+
+/// An instant with nanoseconds, later than anything stored so far.
+pub fn later() -> DateTime<Utc> {
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    Utc::now()
+}
+
+/// `instant` to the microsecond, as both backends store it.
+pub fn stored(instant: DateTime<Utc>) -> DateTime<Utc> {
+    instant.trunc_subsecs(6)
 }
