@@ -73,6 +73,7 @@ impl Application {
         let api = ApiConfig {
             dashboard_origins: config.dashboard_origins.clone(),
             workers: config.workers,
+            body_timeout: Some(config.body_timeout),
         };
         let server = chatdesk_api::serve(listener, chatdesk(store), api)
             .map_err(|e| format!("cannot start the server: {e}"))?;

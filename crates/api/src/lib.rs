@@ -28,6 +28,9 @@ pub struct ApiConfig {
     pub dashboard_origins: Vec<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// How long a request body may take to arrive before a 408 (default
+    /// [`extract::DEFAULT_BODY_TIMEOUT`]).
+    pub body_timeout: Option<std::time::Duration>,
 }
 
 fn dashboard_cors(origins: &[String]) -> Cors {
@@ -126,10 +129,13 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
 pub fn serve(listener: TcpListener, app: Chatdesk, config: ApiConfig) -> std::io::Result<Server> {
     let app = web::Data::new(app);
     let workers = config.workers;
+    let body_timeout =
+        extract::BodyTimeout(config.body_timeout.unwrap_or(extract::DEFAULT_BODY_TIMEOUT));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app.clone())
             .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))
+            .app_data(body_timeout)
             .configure(configure(&config))
             // Runs inside the request span: returns the request id and logs
             // one line per request.
