@@ -2,6 +2,7 @@
 //! typed struct that is passed down; there is no global.
 
 use std::env;
+use std::time::Duration;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Config {
     pub mail_from: String,
     /// `HTTP_WORKERS`: server worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// `HTTP_BODY_TIMEOUT_SECS`: how long a request body may take to
+    /// arrive in full before a 408 (default 10 s).
+    pub body_timeout: Duration,
 }
 
 /// The sender used when `MAIL_FROM` is unset.
@@ -67,6 +71,15 @@ impl Config {
                     .ok_or("HTTP_WORKERS must be a number from 1 to 256")?,
             ),
         };
+        let body_timeout = match non_empty("HTTP_BODY_TIMEOUT_SECS") {
+            None => chatdesk_api::extract::DEFAULT_BODY_TIMEOUT,
+            Some(raw) => Duration::from_secs(
+                raw.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=3600).contains(n))
+                    .ok_or("HTTP_BODY_TIMEOUT_SECS must be a number from 1 to 3600")?,
+            ),
+        };
         let dashboard_origins = non_empty("DASHBOARD_ORIGINS")
             .map(|raw| {
                 raw.split(',')
@@ -83,6 +96,7 @@ impl Config {
             resend_api_key: non_empty("RESEND_API_KEY"),
             mail_from: non_empty("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
             workers,
+            body_timeout,
         })
     }
 

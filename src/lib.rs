@@ -83,6 +83,7 @@ impl Application {
         let api = ApiConfig {
             dashboard_origins: config.dashboard_origins.clone(),
             workers: config.workers,
+            body_timeout: Some(config.body_timeout),
         };
         let server = chatdesk_api::serve(listener, services(store), api)
             .map_err(|e| format!("cannot start the server: {e}"))?;

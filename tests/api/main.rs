@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod content;
 mod cors;
+mod hostile;
 mod isolation;
 mod members;
 mod operations;

@@ -10,9 +10,10 @@ use chatdesk_domain::version::Precondition;
 
 use crate::error::ApiError;
 
-/// The `If-Match` header as a precondition. Absent or `*` (the resource
-/// exists, or the answer is a 404 anyway) demand nothing; a list of strong
-/// tags demands one of them; weak tags and malformed values never match.
+/// The `If-Match` header as a precondition. Absent demands nothing; `*`
+/// demands that the resource exists (a write that would make it fails);
+/// a list of strong tags demands one of them; weak tags and malformed
+/// values never match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfMatch(pub Precondition);
 
@@ -37,7 +38,7 @@ fn parse_if_match(values: &[&HeaderValue]) -> Precondition {
         };
         for item in text.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             if item == "*" {
-                return Precondition::None;
+                return Precondition::Exists;
             }
             // A strong tag: "opaque"; `W/"…"` is weak and never matches
             // under If-Match's strong comparison.
@@ -82,7 +83,7 @@ mod tests {
     fn if_match_values() {
         let tags = |t: &[&str]| Precondition::TagIn(t.iter().map(|s| s.to_string()).collect());
         assert_eq!(parse(&[]), Precondition::None);
-        assert_eq!(parse(&["*"]), Precondition::None);
+        assert_eq!(parse(&["*"]), Precondition::Exists);
         assert_eq!(parse(&["\"3\""]), tags(&["3"]));
         assert_eq!(parse(&["\"3.1\", \"4.1\""]), tags(&["3.1", "4.1"]));
         assert_eq!(parse(&["\"3\"", "\"4\""]), tags(&["3", "4"]));

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
@@ -25,6 +26,15 @@ use crate::error::ApiError;
 /// The most bytes a dashboard request body may have.
 pub const DASHBOARD_BODY_LIMIT: usize = 256 * 1024;
 
+/// How long a request body may take to arrive in full, unless the server
+/// sets [`BodyTimeout`]. (actix-web bounds the headers itself, at 5 s.)
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// App data: how long [`JsonBody`] waits for the whole body before
+/// answering 408 `REQUEST_TIMEOUT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub Duration);
+
 /// Runs a use case on the blocking thread pool (the ports are synchronous).
 pub async fn run<S, T, F>(service: &web::Data<S>, f: F) -> Result<T, ApiError>
 where
@@ -40,8 +50,9 @@ where
 }
 
 /// A JSON body: malformed JSON is a 400, a body of the wrong shape (a
-/// missing field, a wrong type) a 422 naming the field, an oversized body a
-/// 413.
+/// missing field, a wrong type) or with a control character in any string
+/// a 422 naming the field, an oversized body a 413, a body that does not
+/// arrive in full within the [`BodyTimeout`] a 408.
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -57,6 +68,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 let v = v.to_ascii_lowercase();
                 v.starts_with("application/json") || v.contains("+json")
             });
+        let timeout = req
+            .app_data::<BodyTimeout>()
+            .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !content_type_ok {
@@ -66,8 +80,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "Send the body as application/json.",
                 ));
             }
-            // The app's `PayloadConfig` holds the body to the limit.
-            let bytes = body.await.map_err(body_error)?;
+            // The app's `PayloadConfig` holds the body to the limit; a
+            // client that stalls mid-body is answered, and actix closes the
+            // connection since the body was not read to its end.
+            let bytes = actix_web::rt::time::timeout(timeout, body)
+                .await
+                .map_err(|_| body_timed_out(timeout))?
+                .map_err(body_error)?;
             parse_json(&bytes).map(JsonBody)
         })
     }
@@ -81,6 +100,14 @@ fn too_large() -> ApiError {
             "The body is larger than {} KiB.",
             DASHBOARD_BODY_LIMIT / 1024
         ),
+    )
+}
+
+fn body_timed_out(timeout: Duration) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+        format!("The body did not arrive within {} ms.", timeout.as_millis()),
     )
 }
 
@@ -98,8 +125,9 @@ fn body_error(err: actix_web::Error) -> ApiError {
     }
 }
 
-/// Parses JSON into `T`: syntax errors are 400, shape errors 422 with the
-/// path of the offending field.
+/// Parses JSON into `T`: syntax errors are 400; a control character in a
+/// string or key, and shape errors, are 422 with the path of the offending
+/// field.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::malformed(
@@ -115,6 +143,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must be a JSON object",
         )]));
     }
+    let mut refused = Vec::new();
+    find_control_characters(&value, &mut String::new(), &mut refused);
+    if !refused.is_empty() {
+        return Err(ApiError::validation(refused));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -128,13 +161,85 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// The most fields one 422 names for control characters.
+const CONTROL_ERRORS_MAX: usize = 20;
+
+/// The message for a string holding a control character.
+const BODY_CONTROL_MESSAGE: &str =
+    "must not contain control characters (only tabs and line breaks are allowed)";
+
+/// Whether a string of a body is refused: it holds a control character
+/// (C0, DEL, C1) other than TAB, LF and CR. The domain's rules for each
+/// field are stricter still; this check covers every field, also those
+/// added later.
+fn refused_in_body(text: &str) -> bool {
+    !text.chars().all(chatdesk_domain::text::is_multi_line_char)
+}
+
+/// Collects, under the field's path as `serde_path_to_error` writes it
+/// (`theme.fontFamily`, `audiences[0]`), every string and key of `value`
+/// that holds a refused control character.
+fn find_control_characters(
+    value: &serde_json::Value,
+    path: &mut String,
+    out: &mut Vec<FieldError>,
+) {
+    if out.len() >= CONTROL_ERRORS_MAX {
+        return;
+    }
+    match value {
+        serde_json::Value::String(text) if refused_in_body(text) => {
+            let field = if path.is_empty() {
+                "body"
+            } else {
+                path.as_str()
+            };
+            out.push(FieldError::new(field, BODY_CONTROL_MESSAGE));
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                find_control_characters(item, path, out);
+                path.truncate(len);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (key, item) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                if refused_in_body(key) {
+                    // The key itself is named with its control characters
+                    // escaped, so the answer stays printable.
+                    path.push_str(&key.escape_debug().to_string());
+                    if out.len() < CONTROL_ERRORS_MAX {
+                        out.push(FieldError::new(
+                            path.as_str(),
+                            "the field name must not contain control characters",
+                        ));
+                    }
+                } else {
+                    path.push_str(key);
+                    find_control_characters(item, path, out);
+                }
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn missing_field(message: &str) -> Option<&str> {
     message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next())
 }
 
-/// A query string: one that cannot be read is a 400 naming the parameter.
+/// A query string: a parameter holding any control character (TAB, LF and
+/// CR included) is a 422 naming the parameter; one that cannot be read is a
+/// 400 naming it.
 pub struct QueryParams<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for QueryParams<T> {
@@ -142,14 +247,39 @@ impl<T: DeserializeOwned + 'static> FromRequest for QueryParams<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(
-            parse_query::<T>(req.query_string())
-                .map(QueryParams)
-                .map_err(|e| {
-                    ApiError::malformed("MALFORMED_QUERY", format!("The query is not valid: {e}."))
-                }),
-        )
+        std::future::ready(read_query::<T>(req.query_string()).map(QueryParams))
     }
+}
+
+/// Reads a query string into `T` (see [`QueryParams`]).
+pub fn read_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let refused = query_control_characters(query);
+    if !refused.is_empty() {
+        return Err(ApiError::validation(refused));
+    }
+    parse_query::<T>(query).map_err(|e| {
+        ApiError::malformed("MALFORMED_QUERY", format!("The query is not valid: {e}."))
+    })
+}
+
+/// Refuses, naming each, the parameters whose decoded name or value holds
+/// a control character. A query that cannot be split into pairs is left
+/// to the typed parse, which reports it.
+fn query_control_characters(query: &str) -> Vec<FieldError> {
+    let Ok(web::Query(pairs)) = web::Query::<Vec<(String, String)>>::from_query(query) else {
+        return Vec::new();
+    };
+    pairs
+        .iter()
+        .filter(|(name, value)| name.chars().chain(value.chars()).any(char::is_control))
+        .take(CONTROL_ERRORS_MAX)
+        .map(|(name, _)| {
+            FieldError::new(
+                name.escape_debug().to_string(),
+                "must not contain control characters",
+            )
+        })
+        .collect()
 }
 
 fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, String> {
@@ -355,6 +485,88 @@ mod tests {
         assert!(parse_json::<Body>(br#"{"name": "x"}"#).is_ok());
         let err = parse_json::<Body>(br#"["x", null]"#).expect_err("array");
         assert_eq!(err.code(), "VALIDATION_FAILED");
+    }
+
+    fn body_fields(json: &str) -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(json).expect("valid JSON");
+        let mut out = Vec::new();
+        find_control_characters(&value, &mut String::new(), &mut out);
+        out.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn body_strings_with_control_characters_are_named() {
+        // (body, fields named)
+        let table: &[(&str, &[&str])] = &[
+            (
+                r#"{"name": "ok", "description": "two\nlines\r\n\tand a tab"}"#,
+                &[],
+            ),
+            (r#"{"name": "Café 🚀 日本", "note": "\u200b\u202e"}"#, &[]),
+            (r#"{"name": "nul\u0000"}"#, &["name"]),
+            (r#"{"name": "bell\u0007"}"#, &["name"]),
+            (r#"{"name": "esc\u001b[31m"}"#, &["name"]),
+            (r#"{"name": "del\u007f"}"#, &["name"]),
+            (r#"{"name": "nel\u0085"}"#, &["name"]),
+            (r#"{"name": "csi\u009b"}"#, &["name"]),
+            (
+                r#"{"theme": {"fontFamily": "x\u0000"}}"#,
+                &["theme.fontFamily"],
+            ),
+            (r#"{"audiences": ["ok", "b\u0000d"]}"#, &["audiences[1]"]),
+            (r#"{"a": [{"b": ["\u0001"]}]}"#, &["a[0].b[0]"]),
+            (r#"{"traits": {"em\u0000ail": "x"}}"#, &["traits.em\\0ail"]),
+            (r#"{"x": "\u0000", "y": "\u0007"}"#, &["x", "y"]),
+            (r#"{"n": 1, "b": true, "z": null}"#, &[]),
+        ];
+        for (body, fields) in table {
+            assert_eq!(body_fields(body), *fields, "{body}");
+        }
+        let many: Vec<String> = (0..50).map(|_| "\\u0000".to_string()).collect();
+        let body = format!(r#"{{"list": ["{}"]}}"#, many.join(r#"",""#));
+        assert_eq!(body_fields(&body).len(), CONTROL_ERRORS_MAX);
+    }
+
+    #[test]
+    fn json_with_control_characters_is_refused_before_its_shape() {
+        let err = parse_json::<Body>(br#"{"name": "a\u0000"}"#).expect_err("NUL");
+        assert_eq!(err.code(), "VALIDATION_FAILED");
+        // Refused even where the type would have failed too.
+        let err = parse_json::<Body>(br#"{"name": "x", "extra": "\u0007"}"#).expect_err("BEL");
+        assert_eq!(err.code(), "VALIDATION_FAILED");
+        assert!(parse_json::<Body>(br#"{"name": "a\nb\tc"}"#).is_ok());
+    }
+
+    #[test]
+    fn query_parameters_with_control_characters_are_named() {
+        // (query, parameters named)
+        let table: &[(&str, &[&str])] = &[
+            ("audience=Admins&kind=FLOW", &[]),
+            ("audience=Caf%C3%A9+%F0%9F%9A%80", &[]),
+            ("audience=%E2%80%AE", &[]), // bidi override: the domain's rule
+            ("audience=%00", &["audience"]),
+            ("audience=a%07b", &["audience"]),
+            ("kind=%1B", &["kind"]),
+            ("audience=a%0Ab", &["audience"]),
+            ("audience=a%09", &["audience"]),
+            ("audience=%0D", &["audience"]),
+            ("audience=%C2%85", &["audience"]),
+            ("audience=%7F", &["audience"]),
+            ("kind=%00&status=%00", &["kind", "status"]),
+            ("ki%00nd=FLOW", &["ki\\0nd"]),
+        ];
+        for (query, fields) in table {
+            let named: Vec<String> = query_control_characters(query)
+                .into_iter()
+                .map(|e| e.field)
+                .collect();
+            assert_eq!(named, *fields, "{query}");
+        }
+        let err = read_query::<Paging>("cursor=%00").expect_err("NUL");
+        assert_eq!(err.code(), "VALIDATION_FAILED");
+        let err = read_query::<Paging>("limit=ten").expect_err("not a number");
+        assert_eq!(err.code(), "MALFORMED_QUERY");
+        assert!(read_query::<Paging>("limit=10").is_ok());
     }
 
     #[test]

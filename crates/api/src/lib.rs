@@ -31,6 +31,9 @@ pub struct ApiConfig {
     pub dashboard_origins: Vec<String>,
     /// Worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// How long a request body may take to arrive before a 408 (default
+    /// [`extract::DEFAULT_BODY_TIMEOUT`]).
+    pub body_timeout: Option<std::time::Duration>,
 }
 
 fn dashboard_cors(origins: &[String]) -> Cors {
@@ -172,6 +175,8 @@ pub fn serve(
 ) -> std::io::Result<Server> {
     let data = AppData::new(services);
     let workers = config.workers;
+    let body_timeout =
+        extract::BodyTimeout(config.body_timeout.unwrap_or(extract::DEFAULT_BODY_TIMEOUT));
     let server = HttpServer::new(move || {
         let data = data.clone();
         App::new()
@@ -181,6 +186,7 @@ pub fn serve(
             .app_data(data.content)
             .app_data(data.readiness)
             .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))
+            .app_data(body_timeout)
             .configure(configure(&config))
             // Runs inside the request span: returns the request id and logs
             // one line per request.

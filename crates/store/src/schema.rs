@@ -99,11 +99,11 @@ diesel::table! {
         token_hash -> Text,
         started_at -> Timestamp,
         last_active_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
         message_count -> Integer,
         question_count -> Integer,
         up_votes -> Integer,
         down_votes -> Integer,
-        escalated -> Bool,
         ticket_id -> Nullable<Text>,
         preview -> Nullable<Text>,
     }
@@ -153,12 +153,25 @@ diesel::table! {
         updated_at -> Timestamp,
         resolved_at -> Nullable<Timestamp>,
         resolved_by -> Nullable<Text>,
-        delivery_status -> Text,
-        delivery_recipient -> Nullable<Text>,
-        delivery_attempts -> Integer,
-        delivery_last_error -> Nullable<Text>,
-        next_attempt_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Text,
+        ticket_id -> Text,
+        site_id -> Text,
+        tenant_id -> Text,
+        status -> Text,
+        recipient -> Nullable<Text>,
         message_id -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
     }
 }
 
@@ -173,6 +186,7 @@ diesel::joinable!(chat_sessions -> end_users (end_user_id));
 diesel::joinable!(chat_messages -> chat_sessions (session_id));
 diesel::joinable!(chat_feedback -> chat_messages (message_id));
 diesel::joinable!(support_tickets -> chat_sessions (session_id));
+diesel::joinable!(email_outbox -> support_tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -185,4 +199,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     chat_messages,
     chat_feedback,
     support_tickets,
+    email_outbox,
 );

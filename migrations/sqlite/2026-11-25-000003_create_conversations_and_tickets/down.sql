@@ -1,3 +1,4 @@
+DROP TABLE email_outbox;
 DROP TABLE support_tickets;
 DROP TABLE chat_feedback;
 DROP TABLE chat_messages;

@@ -152,7 +152,7 @@ pub async fn get(
 /// from an AI-made Flow re-targets it to everyone.
 #[utoipa::path(patch, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id"),
-        ("If-Match" = Option<String>, Header, description = "An entity tag from the item's `ETag`: the change is made only if the item is still in that state (else 412). `*` or absent: no condition; fields the body does not name are never changed.")),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the item's `ETag`: the change is made only if the item is still in that state (else 412). `*` (it exists) or absent: no condition; fields the body does not name are never changed.")),
     request_body = PatchContent,
     responses(
         (status = 200, description = "The item", body = ContentView,

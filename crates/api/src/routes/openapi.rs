@@ -75,6 +75,11 @@ impl Modify for CommonProblems {
                     add_problem(op, "413", "`PAYLOAD_TOO_LARGE`: the body is over 256 KiB");
                     add_problem(
                         op,
+                        "408",
+                        "`REQUEST_TIMEOUT`: the body did not arrive in time",
+                    );
+                    add_problem(
+                        op,
                         "415",
                         "`UNSUPPORTED_MEDIA_TYPE`: the body is not application/json",
                     );

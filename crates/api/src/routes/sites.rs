@@ -97,7 +97,7 @@ pub async fn get(
 /// Edits a site's domain, name, subdomain rule or theme (MANAGER+).
 #[utoipa::path(patch, path = "/api/v1/sites/{siteId}", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
-        ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` or absent: no condition; fields the body does not name are never changed.")),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` (it exists) or absent: no condition; fields the body does not name are never changed.")),
     request_body = UpdateSite,
     responses(
         (status = 200, description = "The edited site", body = SiteView,
@@ -169,7 +169,7 @@ pub async fn regenerate_key(
 /// Sets the site's mapping status (ADMIN+).
 #[utoipa::path(put, path = "/api/v1/sites/{siteId}/mapping", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
-        ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` or absent: no condition; fields the body does not name are never changed.")),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` (it exists) or absent: no condition; fields the body does not name are never changed.")),
     request_body = SetMapping,
     responses(
         (status = 200, description = "The site", body = SiteView,

@@ -43,7 +43,7 @@ pub async fn get(
 /// status and `publishedAt` are changed only by publish and pause.
 #[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
-        ("If-Match" = Option<String>, Header, description = "An entity tag from the widget's `ETag`: the settings are saved only if the widget is still in that state (else 412; a site with no widget yet fails any tag but `*`). `*` or absent: no condition; the status is never changed here.")),
+        ("If-Match" = Option<String>, Header, description = "An entity tag from the widget's `ETag`: the settings are saved only if the widget is still in that state (else 412). `*`: only if the widget exists (a site with no widget yet answers 412 and nothing is made). Absent: no condition. The status is never changed here.")),
     request_body = SaveWidget,
     responses(
         (status = 200, description = "Updated", body = WidgetView,

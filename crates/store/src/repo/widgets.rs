@@ -77,7 +77,7 @@ impl WidgetRepository for Store {
             let (site, existing) = lock_site_and_widget(conn, tenant, &site_id)?;
             let Some(mut widget) = existing else {
                 // Nothing to match an entity tag against.
-                if *precondition != Precondition::None {
+                if !precondition.allows_creation() {
                     return Err(Error::PreconditionFailed(Entity::Widget).into());
                 }
                 let row = WidgetRow::from_domain(draft, tenant.to_string())?;

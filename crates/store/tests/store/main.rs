@@ -7,6 +7,7 @@ mod helpers;
 
 mod connections;
 mod content;
+mod conversations;
 mod members;
 mod migrations;
 mod sites;

@@ -1,5 +1,6 @@
 //! Both migration trees apply, are idempotent, revert, and give the same
-//! tables and columns, which are those of `schema.rs`.
+//! tables and columns, which are those of `schema.rs`, and the same
+//! indexes.
 
 use std::collections::BTreeSet;
 
@@ -100,6 +101,10 @@ fn schema_columns() -> Columns {
             "support_tickets",
             support_tickets::table.select(support_tickets::all_columns),
         ),
+        pairs(
+            "email_outbox",
+            email_outbox::table.select(email_outbox::all_columns),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -164,7 +169,7 @@ fn every_backend_has_the_tables_and_columns_of_the_schema() {
             .map(|(t, _)| t.as_str())
             .collect::<BTreeSet<_>>()
             .len(),
-        10
+        11
     );
     let mut per_backend = Vec::new();
     for t in stores() {
@@ -177,6 +182,98 @@ fn every_backend_has_the_tables_and_columns_of_the_schema() {
             t.name()
         );
         per_backend.push((t.name(), actual));
+    }
+    if let [(a, first), (b, second)] = per_backend.as_slice() {
+        assert_eq!(first, second, "{a} and {b} differ");
+    }
+}
+
+/// An index created by a migration (not one backing a primary key or a
+/// unique constraint, which the backends name differently): its table and
+/// name, whether it is unique or partial, and its key columns in order
+/// with their direction. PostgreSQL's INCLUDE columns are not keys.
+#[derive(QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Index {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    index_name: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_unique: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_partial: bool,
+    #[diesel(sql_type = Text)]
+    key_columns: String,
+}
+
+fn indexes_of(url: &str) -> BTreeSet<Index> {
+    let mut conn = connect(url).expect("connects");
+    let sql = match conn {
+        DbConnection::Pg(_) => {
+            "SELECT t.relname::text AS table_name,
+                    c.relname::text AS index_name,
+                    i.indisunique AS is_unique,
+                    i.indpred IS NOT NULL AS is_partial,
+                    (SELECT string_agg(
+                                pg_get_indexdef(i.indexrelid, k, true)
+                                || CASE WHEN pg_index_column_has_property(i.indexrelid, k, 'desc')
+                                        THEN ' DESC' ELSE '' END,
+                                ', ' ORDER BY k)
+                       FROM generate_series(1, i.indnkeyatts::int) AS k) AS key_columns
+             FROM pg_index AS i
+             JOIN pg_class AS c ON c.oid = i.indexrelid
+             JOIN pg_class AS t ON t.oid = i.indrelid
+             JOIN pg_namespace AS n ON n.oid = t.relnamespace
+             WHERE n.nspname = current_schema()
+               AND t.relname <> '__diesel_schema_migrations'
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint AS k WHERE k.conindid = i.indexrelid)"
+        }
+        DbConnection::Sqlite(_) => {
+            "SELECT m.tbl_name AS table_name,
+                    m.name AS index_name,
+                    l.\"unique\" = 1 AS is_unique,
+                    l.partial = 1 AS is_partial,
+                    (SELECT group_concat(col, ', ')
+                       FROM (SELECT x.name || CASE WHEN x.desc = 1 THEN ' DESC' ELSE '' END AS col
+                               FROM pragma_index_xinfo(m.name) AS x
+                              WHERE x.key = 1
+                              ORDER BY x.seqno)) AS key_columns
+             FROM sqlite_master AS m
+             JOIN pragma_index_list(m.tbl_name) AS l ON l.name = m.name
+             WHERE m.type = 'index' AND m.sql IS NOT NULL"
+        }
+    };
+    diesel::sql_query(sql)
+        .load::<Index>(&mut conn)
+        .expect("lists indexes")
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn both_backends_have_the_same_indexes() {
+    let per_backend: Vec<_> = stores()
+        .into_iter()
+        .map(|t| (t.name(), indexes_of(t.url())))
+        .collect();
+    for (name, indexes) in &per_backend {
+        let current = indexes
+            .iter()
+            .find(|i| i.index_name == "chat_sessions_current_key")
+            .unwrap_or_else(|| panic!("{name}: no current-session index"));
+        assert!(
+            current.is_unique && current.is_partial,
+            "{name}: {current:?}"
+        );
+        assert_eq!(current.key_columns, "widget_id, end_user_id", "{name}");
+        let recent = indexes
+            .iter()
+            .find(|i| i.index_name == "chat_sessions_site_recent_idx")
+            .unwrap_or_else(|| panic!("{name}: no conversation-list index"));
+        assert_eq!(
+            recent.key_columns, "site_id, last_active_at DESC, id DESC",
+            "{name}"
+        );
     }
     if let [(a, first), (b, second)] = per_backend.as_slice() {
         assert_eq!(first, second, "{a} and {b} differ");

@@ -879,16 +879,11 @@ fn conversation_under(conn: &mut DbConnection, tenant: &str, site: &str, widget:
             support_tickets::status.eq("OPEN"),
             support_tickets::created_at.eq(now),
             support_tickets::updated_at.eq(now),
-            support_tickets::delivery_status.eq("PENDING"),
-            support_tickets::message_id.eq(format!("{ticket}@chatdesk")),
         ))
         .execute(conn)
         .expect("ticket");
     diesel::update(chat_sessions::table.find(&session))
-        .set((
-            chat_sessions::ticket_id.eq(Some(&ticket)),
-            chat_sessions::escalated.eq(true),
-        ))
+        .set(chat_sessions::ticket_id.eq(Some(&ticket)))
         .execute(conn)
         .expect("escalates");
 }
