@@ -415,3 +415,105 @@ pub fn micros(instant: &str) -> String {
     }
     format!("{whole}.{digits}Z")
 }
+
+/// Runs `a` and `b` on two threads released together; returns both results.
+pub fn at_once<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    let start = std::sync::Barrier::new(2);
+    thread::scope(|s| {
+        let first = s.spawn(|| {
+            start.wait();
+            a()
+        });
+        let second = s.spawn(|| {
+            start.wait();
+            b()
+        });
+        (
+            first.join().expect("first thread"),
+            second.join().expect("second thread"),
+        )
+    })
+}
+
+/// Rounds of a race test: 100 (or `CHATDESK_RACE_ROUNDS`, for a longer
+/// soak), as many as fit in 8 s (80 ms a round when more are asked for);
+/// each round's check is recorded, and [`Rounds::finish`] fails the test
+/// naming every round whose check failed.
+pub struct Rounds {
+    name: &'static str,
+    max: usize,
+    budget: Duration,
+    started: std::time::Instant,
+    done: usize,
+    failures: Vec<String>,
+}
+
+impl Rounds {
+    pub fn new(name: &'static str) -> Rounds {
+        let max: usize = std::env::var("CHATDESK_RACE_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100);
+        let per_round = Duration::from_millis(80);
+        let budget =
+            (per_round * u32::try_from(max).unwrap_or(u32::MAX)).max(Duration::from_secs(8));
+        Rounds {
+            name,
+            max,
+            budget,
+            started: std::time::Instant::now(),
+            done: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    /// The next round's number, or `None` when the rounds or the time are used up.
+    pub fn next_round(&mut self) -> Option<usize> {
+        (self.done < self.max && self.started.elapsed() < self.budget).then_some(self.done)
+    }
+
+    /// Records the outcome of the round [`Rounds::next_round`] gave.
+    pub fn record(&mut self, outcome: Result<(), String>) {
+        if let Err(failure) = outcome {
+            self.failures
+                .push(format!("round {}: {failure}", self.done));
+        }
+        self.done += 1;
+    }
+
+    /// Fails unless every round held (and at least one ran).
+    #[track_caller]
+    pub fn finish(self) {
+        assert!(self.done > 0, "{}: no round ran", self.name);
+        assert!(
+            self.failures.is_empty(),
+            "{}: {} of {} rounds failed:\n{}",
+            self.name,
+            self.failures.len(),
+            self.done,
+            self.failures.join("\n")
+        );
+        eprintln!(
+            "{}: {} rounds held in {:?}",
+            self.name,
+            self.done,
+            self.started.elapsed()
+        );
+    }
+}
+
+/// `Err(message)` unless `actual == expected`.
+pub fn expect_eq<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    actual: T,
+    expected: T,
+) -> Result<(), String> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(format!("{what}: {actual:?}, expected {expected:?}"))
+    }
+}

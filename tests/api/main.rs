@@ -13,5 +13,7 @@ mod hostile;
 mod isolation;
 mod members;
 mod operations;
+mod preconditions;
+mod races;
 mod sites;
 mod widget;

@@ -164,10 +164,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// The most fields one 422 names for control characters.
 const CONTROL_ERRORS_MAX: usize = 20;
 
-/// The message for a string holding a control character.
-const BODY_CONTROL_MESSAGE: &str =
-    "must not contain control characters (only tabs and line breaks are allowed)";
-
 /// Whether a string of a body is refused: it holds a control character
 /// (C0, DEL, C1) other than TAB, LF and CR. The domain's rules for each
 /// field are stricter still; this check covers every field, also those
@@ -194,7 +190,10 @@ fn find_control_characters(
             } else {
                 path.as_str()
             };
-            out.push(FieldError::new(field, BODY_CONTROL_MESSAGE));
+            out.push(FieldError::new(
+                field,
+                chatdesk_domain::text::CONTROL_MESSAGE,
+            ));
         }
         serde_json::Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
