@@ -29,7 +29,10 @@ fn etag(reply: &Reply) -> String {
         .header("etag")
         .unwrap_or_else(|| panic!("no ETag ({}): {}", reply.status, reply.body));
     assert!(
-        tag.len() > 2 && tag.starts_with('"') && tag.ends_with('"') && !tag[1..].contains('"'),
+        tag.len() > 2
+            && tag.starts_with('"')
+            && tag.ends_with('"')
+            && !tag[1..tag.len() - 1].contains('"'),
         "not a strong entity tag: {tag}"
     );
     tag.to_string()
