@@ -11,7 +11,7 @@ use crate::extract::{run, JsonBody, Member};
 use crate::routes::sites::site_id;
 
 /// The site's widget (404 when it has none).
-#[utoipa::path(get, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}/widget", operation_id = "getWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "The widget", body = WidgetView),
@@ -29,7 +29,7 @@ pub async fn get(
 
 /// Creates the widget (as a DRAFT) or updates its settings (MANAGER+). The
 /// status and `publishedAt` are changed only by publish and pause.
-#[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", operation_id = "saveWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     request_body = SaveWidget,
     responses(
@@ -66,7 +66,7 @@ pub async fn save(
 
 /// Publishes the widget: ACTIVE, `publishedAt` now (MANAGER+; the site's
 /// mapping must be COMPLETED).
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/publish", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/publish", operation_id = "publishWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "Published", body = WidgetView),
@@ -85,7 +85,7 @@ pub async fn publish(
 }
 
 /// Pauses the widget (MANAGER+; the site's mapping must be COMPLETED).
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/pause", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/pause", operation_id = "pauseWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "Paused", body = WidgetView),
