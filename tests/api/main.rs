@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod api_reference;
 mod auth;
 mod cli;
 mod content;

@@ -110,6 +110,11 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
             "/api/v1/openapi.json",
             [(Method::GET, web::to(routes::openapi::openapi_json))],
         ))
+        .service(routes::openapi::api_reference())
+        .service(web::redirect(
+            "/api/docs",
+            routes::openapi::API_REFERENCE_PATH,
+        ))
         .service(
             web::scope("/api/v1")
                 .wrap(dashboard_cors(&config.dashboard_origins))

@@ -276,10 +276,54 @@ pub enum MailOutcome {
     LoggedOnly,
 }
 
+/// Whether a failed send may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailErrorKind {
+    /// Worth retrying later: the mail service could not be reached, timed
+    /// out, or answered with a temporary failure (SMTP 4xx).
+    Transient,
+    /// Retrying the same email will fail the same way: the service refused
+    /// it (SMTP 5xx) or the email cannot be built (e.g. an invalid address).
+    Permanent,
+}
+
+/// Why an email was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct MailError {
+    /// Whether to retry.
+    pub kind: MailErrorKind,
+    /// The mail service's or transport's reason, to record; never holds a
+    /// password.
+    pub message: String,
+}
+
+impl MailError {
+    /// A failure worth retrying later.
+    pub fn transient(message: impl Into<String>) -> MailError {
+        MailError {
+            kind: MailErrorKind::Transient,
+            message: message.into(),
+        }
+    }
+
+    /// A failure that retrying will not cure.
+    pub fn permanent(message: impl Into<String>) -> MailError {
+        MailError {
+            kind: MailErrorKind::Permanent,
+            message: message.into(),
+        }
+    }
+
+    /// Whether a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.kind == MailErrorKind::Transient
+    }
+}
+
 /// Sends email.
 #[cfg_attr(feature = "testing", automock)]
 pub trait Mailer: Send + Sync {
-    /// Sends one email; an `Err` carries the transport's reason, to record
-    /// and retry.
-    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, String>;
+    /// Sends one email; an `Err` says why and whether to retry.
+    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError>;
 }

@@ -142,14 +142,36 @@ fn user_hash_with_key(key: &[u8], external_id: &str) -> String {
     hex(&mac.finalize().into_bytes())
 }
 
-/// A URL with its password replaced by `***`, fit for logs and messages:
-/// the password of the user info (`smtp://user:***@host`) and any
-/// `password=` query parameter (`postgres://db/x?password=***`).
+/// The keywords whose values are secrets, in a URL's query and in a
+/// key=value connection string.
+const SECRET_KEYS: [&str; 2] = ["password", "sslpassword"];
+
+fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// A database or SMTP URL with every secret replaced by `***`, fit for logs
+/// and messages:
+/// - the password of a URL's user info (`smtp://user:***@host`) and any
+///   `password=`/`sslpassword=` query parameter
+///   (`postgres://db/x?password=***`);
+/// - in a libpq key=value connection string, the `password` and
+///   `sslpassword` values, quoted or not (`host=db password=***`), and any
+///   URL given as a value (`dbname=postgres://u:***@h/d`).
 ///
 /// Works on text, not a parsed URL, so a malformed URL is redacted too. The
 /// user info ends at the last `@`, so a password holding `/`, `?`, `#` or
-/// `@` is hidden whole; when in doubt, more is hidden rather than less.
+/// `@` is hidden whole; a key=value string that cannot be read to its end
+/// is hidden from where it stops making sense. When in doubt, more is
+/// hidden rather than less.
 pub fn redact_url(url: &str) -> String {
+    match conninfo_pairs(url) {
+        Some(pairs) => redact_conninfo(url, &pairs),
+        None => redact_uri(url),
+    }
+}
+
+fn redact_uri(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i + 3);
     let (head, rest) = url.split_at(start);
     let (authority, after) = match rest.rfind('@') {
@@ -167,7 +189,7 @@ pub fn redact_url(url: &str) -> String {
             let query: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
                     _ => pair.to_string(),
                 })
                 .collect();
@@ -178,10 +200,61 @@ pub fn redact_url(url: &str) -> String {
     format!("{head}{authority}{after}")
 }
 
-/// The passwords a URL carries (its user info's and any `password=` query
-/// parameter's), each as written and percent-decoded, longest first: what
-/// to scrub from a driver's message that may echo them.
+fn redact_conninfo(text: &str, pairs: &ConninfoPairs) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for pair in &pairs.pairs {
+        out.push_str(&text[copied..pair.span.start]);
+        if is_secret_key(pair.key) {
+            out.push_str("***");
+        } else if pair.value.contains("://") {
+            out.push_str(&redact_uri(&pair.value));
+        } else {
+            out.push_str(&text[pair.span.clone()]);
+        }
+        copied = pair.span.end;
+    }
+    match pairs.unreadable_from {
+        Some(from) => {
+            out.push_str(&text[copied..from]);
+            out.push_str("***");
+        }
+        None => out.push_str(&text[copied..]),
+    }
+    out
+}
+
+/// The secrets a URL or key=value connection string carries (see
+/// [`redact_url`]), each as written and unescaped or percent-decoded,
+/// longest first: what to scrub from a driver's message that may echo
+/// them.
 pub fn url_passwords(url: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    match conninfo_pairs(url) {
+        Some(pairs) => {
+            for pair in &pairs.pairs {
+                if is_secret_key(pair.key) {
+                    found.push(url[pair.span.clone()].to_string());
+                    found.push(pair.value.clone());
+                } else if pair.value.contains("://") {
+                    found.extend(uri_passwords(&pair.value));
+                }
+            }
+            if let Some(from) = pairs.unreadable_from {
+                found.push(url[from..].trim().to_string());
+            }
+        }
+        None => found.extend(uri_passwords(url)),
+    }
+    found.retain(|p| !p.is_empty());
+    found.sort();
+    found.dedup();
+    // Longest first, so a password containing another is replaced whole.
+    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    found
+}
+
+fn uri_passwords(url: &str) -> Vec<String> {
     let rest = url.find("://").map_or(url, |i| &url[i + 3..]);
     let (userinfo, after) = match rest.rfind('@') {
         Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
@@ -194,18 +267,113 @@ pub fn url_passwords(url: &str) -> Vec<String> {
     if let Some((_, query)) = after.split_once('?') {
         found.extend(query.split('&').filter_map(|pair| {
             let (key, value) = pair.split_once('=')?;
-            key.eq_ignore_ascii_case("password")
-                .then(|| value.to_string())
+            is_secret_key(key).then(|| value.to_string())
         }));
     }
     let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
     found.extend(decoded);
-    found.retain(|p| !p.is_empty());
-    found.sort();
-    found.dedup();
-    // Longest first, so a password containing another is replaced whole.
-    found.sort_by_key(|p| std::cmp::Reverse(p.len()));
     found
+}
+
+/// One `keyword=value` of a key=value connection string.
+#[derive(Debug)]
+struct ConninfoPair<'a> {
+    key: &'a str,
+    /// The value as written (quotes included), as a byte range of the text.
+    span: std::ops::Range<usize>,
+    /// The value with quotes and backslash escapes removed.
+    value: String,
+}
+
+#[derive(Debug)]
+struct ConninfoPairs<'a> {
+    pairs: Vec<ConninfoPair<'a>>,
+    /// Where the text stopped being `keyword=value` pairs (a keyword with no
+    /// `=`, or an unterminated quote), if it did.
+    unreadable_from: Option<usize>,
+}
+
+/// Reads a libpq key=value connection string (`host=db password='a b'`):
+/// `None` when `text` does not start with `keyword=` (a URL starts with
+/// `scheme://`). Values are single-quoted (with `\'` and `\\` escapes) or
+/// run to the next white space.
+fn conninfo_pairs(text: &str) -> Option<ConninfoPairs<'_>> {
+    let trimmed = text.trim_start();
+    let keyword_len = trimmed
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    if keyword_len == 0 || !trimmed[keyword_len..].trim_start().starts_with('=') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let skip_space = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let mut pairs = Vec::new();
+    let mut i = skip_space(0);
+    while i < bytes.len() {
+        let key_start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'=' {
+            i += 1;
+        }
+        let key = &text[key_start..i];
+        i = skip_space(i);
+        if key.is_empty() || bytes.get(i) != Some(&b'=') {
+            if pairs.is_empty() {
+                return None;
+            }
+            return Some(ConninfoPairs {
+                pairs,
+                unreadable_from: Some(key_start),
+            });
+        }
+        i = skip_space(i + 1);
+        let value_start = i;
+        let quoted = bytes.get(i) == Some(&b'\'');
+        if quoted {
+            i += 1;
+        }
+        let mut value = Vec::new();
+        let mut closed = !quoted;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if i + 1 < bytes.len() => {
+                    value.push(bytes[i + 1]);
+                    i += 2;
+                }
+                b'\'' if quoted => {
+                    i += 1;
+                    closed = true;
+                    break;
+                }
+                byte if !quoted && byte.is_ascii_whitespace() => break,
+                byte => {
+                    value.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        if !closed {
+            return Some(ConninfoPairs {
+                pairs,
+                unreadable_from: Some(value_start),
+            });
+        }
+        pairs.push(ConninfoPair {
+            key,
+            span: value_start..i,
+            value: String::from_utf8_lossy(&value).into_owned(),
+        });
+        i = skip_space(i);
+    }
+    Some(ConninfoPairs {
+        pairs,
+        unreadable_from: None,
+    })
 }
 
 /// `%XX` escapes decoded; malformed escapes are kept as written.
@@ -332,10 +500,93 @@ mod tests {
                 "sqlite://./data/chatdesk.sqlite3",
                 "sqlite://./data/chatdesk.sqlite3",
             ),
+            (
+                "postgres://db/x?sslpassword=k3y&sslmode=verify-full",
+                "postgres://db/x?sslpassword=***&sslmode=verify-full",
+            ),
+            (
+                "postgres://db/x?PASSWORD=p%20w",
+                "postgres://db/x?PASSWORD=***",
+            ),
+            // libpq key=value connection strings.
+            (
+                "host=db user=app password=s3cret dbname=chatdesk",
+                "host=db user=app password=*** dbname=chatdesk",
+            ),
+            (
+                "host=db password='a b\\'c' sslmode=require",
+                "host=db password=*** sslmode=require",
+            ),
+            (
+                "  host = db   password =  'it\\'s' port=5432",
+                "  host = db   password =  *** port=5432",
+            ),
+            (
+                "host=db password=back\\ slash user=u",
+                "host=db password=*** user=u",
+            ),
+            ("host=db sslpassword=k3y", "host=db sslpassword=***"),
+            ("host=db user=app", "host=db user=app"),
+            (
+                "dbname=postgres://u:pw@h/d?password=x host=h",
+                "dbname=postgres://u:***@h/d?password=*** host=h",
+            ),
+            // Unreadable from some point: hidden from there.
+            ("host=db password='never closed", "host=db password=***"),
+            ("host=db password=a b c", "host=db password=*** ***"),
         ];
         for (url, expected) in table {
             assert_eq!(redact_url(url), expected, "{url:?}");
         }
+    }
+
+    #[test]
+    fn no_form_prints_its_secret() {
+        // Each string holds the secret "hunter2" (possibly escaped or
+        // encoded): neither its redaction nor a message scrubbed of its
+        // passwords shows it.
+        let forms = [
+            "postgres://app:hunter2@db/x",
+            "postgresql://app:hunt%65r2@db/x",
+            "postgres://db/x?user=app&password=hunter2",
+            "postgres://db/x?password=hunt%65r2",
+            "smtp://app:hunter2@mail:587?tls=required",
+            "smtps://app:hunt%65r2@mail",
+            "host=db password=hunter2",
+            "host=db password='hunter2'",
+            "host=db password='hun ter2'",
+            "host=db password=hun\\ter2",
+            "host=db password = 'hun\\'ter2' dbname=x",
+            "host=db sslpassword=hunter2",
+            "dbname=postgres://app:hunter2@db/x",
+            "host=db password='hunter2",
+        ];
+        for form in forms {
+            let redacted = redact_url(form);
+            let message = format!("connection to {form} failed");
+            let scrubbed = url_passwords(form)
+                .iter()
+                .fold(message, |m, p| m.replace(p.as_str(), "***"));
+            for shown in [&redacted, &scrubbed] {
+                assert!(
+                    !shown.contains("hunter2") && !shown.contains("ter2"),
+                    "{form:?} shows {shown:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn conninfo_values_are_unescaped() {
+        assert_eq!(
+            url_passwords("host=db password='a b\\'c\\\\' user=u"),
+            ["'a b\\'c\\\\'", "a b'c\\"]
+        );
+        assert_eq!(url_passwords("host=db password=pw"), ["pw"]);
+        assert!(url_passwords("host=db user=u").is_empty());
+        assert!(url_passwords("host=db password=''")
+            .iter()
+            .all(|p| p == "''"));
     }
 
     #[test]

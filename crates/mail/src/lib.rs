@@ -10,7 +10,8 @@
 //! Resend (HTTP API) is not implemented in this build: with only
 //! `RESEND_API_KEY` set, mail is logged, and a warning says so at start.
 //!
-//! [`testing`] holds a tiny std-only SMTP server for tests.
+//! Behind the `testing` feature, `testing` holds a tiny std-only SMTP
+//! server for tests (not part of the release binary).
 
 use std::fmt;
 
@@ -19,6 +20,7 @@ use chatdesk_domain::ports::Mailer;
 mod log_only;
 mod redact;
 mod smtp;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use log_only::{LogMailer, LOG_TAG, NO_MAIL_SERVICE};
@@ -91,7 +93,7 @@ fn non_blank(value: Option<&str>) -> Option<&str> {
 
 /// A mail setting that cannot be used; the binary should refuse to start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MailError {
+pub enum MailConfigError {
     /// `SMTP_URL` is not a usable SMTP URL. `url` has its password redacted.
     #[error("invalid SMTP_URL {url:?}: {reason} (expected e.g. smtp://127.0.0.1:2525, smtp://user:pass@host:587?tls=required or smtps://user:pass@host)")]
     InvalidSmtpUrl {
@@ -118,7 +120,7 @@ pub enum MailError {
 /// `from` is checked in every case. With `resend_api_key` set, one warning
 /// says Resend is not available in this build (mail goes through SMTP when
 /// `smtp_url` is set, else is logged only).
-pub fn build_mailer(config: &MailConfig) -> Result<Box<dyn Mailer>, MailError> {
+pub fn build_mailer(config: &MailConfig) -> Result<Box<dyn Mailer>, MailConfigError> {
     let from = parse_from(&config.from)?;
     match config.smtp_url() {
         Some(url) => {

@@ -1,6 +1,6 @@
 //! The mailer used when no mail service is configured.
 
-use chatdesk_domain::ports::{MailOutcome, Mailer, OutgoingEmail};
+use chatdesk_domain::ports::{MailError, MailOutcome, Mailer, OutgoingEmail};
 
 /// The tag of every mail warning about a support ticket's email.
 pub const LOG_TAG: &str = "[email] support_ticket_created";
@@ -18,7 +18,7 @@ pub const NO_MAIL_SERVICE: &str = "no mail service configured (payload logged on
 pub struct LogMailer;
 
 impl Mailer for LogMailer {
-    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, String> {
+    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError> {
         tracing::warn!(
             to = %email.to,
             reply_to = %email.reply_to.as_ref().map_or("(none)", |e| e.as_str()),

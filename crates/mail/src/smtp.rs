@@ -4,13 +4,13 @@ use std::error::Error as _;
 use std::fmt;
 use std::time::Duration;
 
-use chatdesk_domain::ports::{MailOutcome, Mailer, OutgoingEmail};
+use chatdesk_domain::ports::{MailError, MailOutcome, Mailer, OutgoingEmail};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::redact::{redact_url, scrub};
-use crate::MailError;
+use crate::MailConfigError;
 
 /// How long connecting, and each read or write, may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,7 +35,7 @@ pub struct SmtpMailer {
 impl SmtpMailer {
     /// A mailer for `smtp_url` sending as `from` (e.g.
     /// `chatdesk <no-reply@example.com>`), with [`DEFAULT_TIMEOUT`].
-    pub fn new(smtp_url: &str, from: &str) -> Result<SmtpMailer, MailError> {
+    pub fn new(smtp_url: &str, from: &str) -> Result<SmtpMailer, MailConfigError> {
         SmtpMailer::with_timeout(smtp_url, from, DEFAULT_TIMEOUT)
     }
 
@@ -45,7 +45,7 @@ impl SmtpMailer {
         smtp_url: &str,
         from: &str,
         timeout: Duration,
-    ) -> Result<SmtpMailer, MailError> {
+    ) -> Result<SmtpMailer, MailConfigError> {
         SmtpMailer::with_from(smtp_url, parse_from(from)?, timeout)
     }
 
@@ -53,11 +53,11 @@ impl SmtpMailer {
         smtp_url: &str,
         from: Mailbox,
         timeout: Duration,
-    ) -> Result<SmtpMailer, MailError> {
+    ) -> Result<SmtpMailer, MailConfigError> {
         let smtp_url = smtp_url.trim();
         let description = redact_url(smtp_url);
         let secrets = chatdesk_domain::secret::url_passwords(smtp_url);
-        let invalid = |reason: String| MailError::InvalidSmtpUrl {
+        let invalid = |reason: String| MailConfigError::InvalidSmtpUrl {
             url: description.clone(),
             reason: scrub(reason, &secrets),
         };
@@ -96,8 +96,11 @@ impl SmtpMailer {
         &self.description
     }
 
-    fn message(&self, email: &OutgoingEmail) -> Result<Message, String> {
-        let to = mailbox(email.to.as_str()).map_err(|e| format!("invalid recipient: {e}"))?;
+    /// The email as a message; an email that cannot be built is a
+    /// permanent failure.
+    fn message(&self, email: &OutgoingEmail) -> Result<Message, MailError> {
+        let to = mailbox(email.to.as_str())
+            .map_err(|e| MailError::permanent(format!("invalid recipient: {e}")))?;
         let message_id = email
             .message_id
             .trim()
@@ -110,18 +113,20 @@ impl SmtpMailer {
             .message_id(Some(format!("<{message_id}>")))
             .header(ContentType::TEXT_PLAIN);
         if let Some(reply_to) = &email.reply_to {
-            let reply_to =
-                mailbox(reply_to.as_str()).map_err(|e| format!("invalid Reply-To: {e}"))?;
+            let reply_to = mailbox(reply_to.as_str())
+                .map_err(|e| MailError::permanent(format!("invalid Reply-To: {e}")))?;
             builder = builder.reply_to(reply_to);
         }
         builder
             .body(email.text.clone())
-            .map_err(|e| format!("cannot build the email: {e}"))
+            .map_err(|e| MailError::permanent(format!("cannot build the email: {e}")))
     }
 }
 
 impl Mailer for SmtpMailer {
-    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, String> {
+    /// A refusal (SMTP 5xx) is permanent; a temporary refusal (4xx), a
+    /// timeout and any connection or TLS failure are transient.
+    fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError> {
         let message = self.message(email)?;
         match self.transport.send(&message) {
             Ok(_) => {
@@ -132,11 +137,14 @@ impl Mailer for SmtpMailer {
                 );
                 Ok(MailOutcome::Sent)
             }
-            Err(e) if is_timeout(&e) => Err(scrub(
+            Err(e) if is_timeout(&e) => Err(MailError::transient(scrub(
                 format!("timed out after {:?} ({e})", self.timeout),
                 &self.secrets,
-            )),
-            Err(e) => Err(scrub(e.to_string(), &self.secrets)),
+            ))),
+            Err(e) if e.is_permanent() => {
+                Err(MailError::permanent(scrub(e.to_string(), &self.secrets)))
+            }
+            Err(e) => Err(MailError::transient(scrub(e.to_string(), &self.secrets))),
         }
     }
 }
@@ -196,8 +204,8 @@ fn is_timeout(error: &lettre::transport::smtp::Error) -> bool {
 }
 
 /// Parses `MAIL_FROM`: `Name <address>` or a bare address.
-pub(crate) fn parse_from(from: &str) -> Result<Mailbox, MailError> {
-    let invalid = |reason: String| MailError::InvalidFrom {
+pub(crate) fn parse_from(from: &str) -> Result<Mailbox, MailConfigError> {
+    let invalid = |reason: String| MailConfigError::InvalidFrom {
         from: from.to_owned(),
         reason,
     };

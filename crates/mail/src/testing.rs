@@ -113,7 +113,8 @@ pub struct FakeSmtpServer {
 
 #[derive(Default)]
 struct Shared {
-    reject_recipients: bool,
+    /// The answer to every `RCPT TO`, when not `250`.
+    refuse_recipients: Option<&'static str>,
     stop: AtomicBool,
     connections: AtomicUsize,
     mails: Mutex<Vec<ReceivedMail>>,
@@ -136,7 +137,7 @@ impl FakeSmtpServer {
     /// # Panics
     /// When no local port can be bound (test support only).
     pub fn start() -> FakeSmtpServer {
-        FakeSmtpServer::start_with(false)
+        FakeSmtpServer::start_with(None)
     }
 
     /// Starts a server that answers every `RCPT TO` with
@@ -145,10 +146,19 @@ impl FakeSmtpServer {
     /// # Panics
     /// When no local port can be bound (test support only).
     pub fn start_rejecting_recipients() -> FakeSmtpServer {
-        FakeSmtpServer::start_with(true)
+        FakeSmtpServer::start_with(Some("550 5.1.1 Recipient address rejected: User unknown"))
     }
 
-    fn start_with(reject_recipients: bool) -> FakeSmtpServer {
+    /// Starts a server that answers every `RCPT TO` with the temporary
+    /// failure `450 4.2.1 <address>: Mailbox temporarily unavailable`.
+    ///
+    /// # Panics
+    /// When no local port can be bound (test support only).
+    pub fn start_deferring_recipients() -> FakeSmtpServer {
+        FakeSmtpServer::start_with(Some("450 4.2.1 Mailbox temporarily unavailable"))
+    }
+
+    fn start_with(refuse_recipients: Option<&'static str>) -> FakeSmtpServer {
         let listener =
             TcpListener::bind("127.0.0.1:0").expect("fake SMTP server: bind 127.0.0.1:0");
         let addr = listener
@@ -158,7 +168,7 @@ impl FakeSmtpServer {
             .set_nonblocking(true)
             .expect("fake SMTP server: non-blocking listener");
         let shared = Arc::new(Shared {
-            reject_recipients,
+            refuse_recipients,
             ..Shared::default()
         });
         let acceptor = thread::Builder::new()
@@ -220,7 +230,7 @@ impl fmt::Debug for FakeSmtpServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FakeSmtpServer")
             .field("addr", &self.addr)
-            .field("reject_recipients", &self.shared.reject_recipients)
+            .field("refuse_recipients", &self.shared.refuse_recipients)
             .field("messages", &self.shared.mails().len())
             .finish()
     }
@@ -416,10 +426,9 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 let recipient = path(&line["RCPT TO:".len()..]);
                 if from.is_none() {
                     session.reply("503 5.5.1 Error: need MAIL command")?;
-                } else if shared.reject_recipients {
-                    session.reply(&format!(
-                        "550 5.1.1 <{recipient}>: Recipient address rejected: User unknown"
-                    ))?;
+                } else if let Some(refusal) = shared.refuse_recipients {
+                    let (code, reason) = refusal.split_at(10);
+                    session.reply(&format!("{code}<{recipient}>: {reason}"))?;
                 } else {
                     recipients.push(recipient);
                     session.reply("250 2.1.5 Ok")?;

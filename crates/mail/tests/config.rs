@@ -5,7 +5,7 @@ mod common;
 use chatdesk_domain::ports::{MailOutcome, Mailer};
 use chatdesk_mail::testing::FakeSmtpServer;
 use chatdesk_mail::{
-    build_mailer, describe, LogMailer, MailConfig, MailError, DEFAULT_FROM, LOG_TAG,
+    build_mailer, describe, LogMailer, MailConfig, MailConfigError, DEFAULT_FROM, LOG_TAG,
     NO_MAIL_SERVICE,
 };
 use common::{capture_logs, ticket_email};
@@ -120,7 +120,7 @@ fn invalid_smtp_urls_are_refused() {
             .unwrap_or_else(|| panic!("{url:?} accepted"));
 
         assert!(
-            matches!(error, MailError::InvalidSmtpUrl { .. }),
+            matches!(error, MailConfigError::InvalidSmtpUrl { .. }),
             "{url:?}: {error:?}"
         );
         let message = error.to_string();
@@ -165,7 +165,7 @@ fn invalid_senders_are_refused() {
                 .unwrap_or_else(|| panic!("{from:?} accepted"));
 
             assert!(
-                matches!(&error, MailError::InvalidFrom { from: given, .. } if given == from),
+                matches!(&error, MailConfigError::InvalidFrom { from: given, .. } if given == from),
                 "{from:?}: {error:?}"
             );
             assert!(

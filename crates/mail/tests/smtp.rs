@@ -5,7 +5,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use chatdesk_domain::ports::{MailOutcome, Mailer, OutgoingEmail};
+use chatdesk_domain::ports::{MailErrorKind, MailOutcome, Mailer, OutgoingEmail};
 use chatdesk_mail::testing::FakeSmtpServer;
 use chatdesk_mail::{SmtpMailer, DEFAULT_FROM};
 use common::{email, ticket_email};
@@ -172,11 +172,28 @@ fn a_rejected_recipient_is_an_error_with_the_server_reason() {
         .send(&ticket_email())
         .expect_err("recipient rejected");
 
-    assert!(error.contains("550"), "{error}");
+    assert_eq!(error.kind, MailErrorKind::Permanent, "{error}");
+    assert!(error.message.contains("550"), "{error}");
     assert!(
-        error.contains("Recipient address rejected: User unknown"),
+        error
+            .message
+            .contains("Recipient address rejected: User unknown"),
         "{error}"
     );
+    assert!(server.messages().is_empty());
+}
+
+#[test]
+fn a_temporary_refusal_is_a_transient_error() {
+    let server = FakeSmtpServer::start_deferring_recipients();
+
+    let error = mailer(&server.url())
+        .send(&ticket_email())
+        .expect_err("recipient deferred");
+
+    assert_eq!(error.kind, MailErrorKind::Transient, "{error}");
+    assert!(error.is_transient());
+    assert!(error.message.contains("450"), "{error}");
     assert!(server.messages().is_empty());
 }
 
@@ -192,8 +209,12 @@ fn an_unreachable_server_is_an_error() {
         "{:?}",
         started.elapsed()
     );
-    assert!(error.to_lowercase().contains("connection"), "{error}");
-    assert!(!error.contains("hunter2"), "{error}");
+    assert_eq!(error.kind, MailErrorKind::Transient, "{error}");
+    assert!(
+        error.message.to_lowercase().contains("connection"),
+        "{error}"
+    );
+    assert!(!error.message.contains("hunter2"), "{error}");
 }
 
 #[test]
@@ -210,7 +231,11 @@ fn a_silent_server_times_out() {
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
-    assert!(error.starts_with("timed out after 500ms"), "{error}");
+    assert_eq!(error.kind, MailErrorKind::Transient, "{error}");
+    assert!(
+        error.message.starts_with("timed out after 500ms"),
+        "{error}"
+    );
     drop(listener);
 }
 
@@ -252,7 +277,7 @@ fn starttls_required_is_not_downgraded() {
 
     let error = mailer(&url).send(&ticket_email()).expect_err("no TLS");
 
-    assert!(error.contains("STARTTLS"), "{error}");
+    assert!(error.message.contains("STARTTLS"), "{error}");
     assert!(server.messages().is_empty(), "{error}");
 }
 

@@ -64,7 +64,7 @@ impl ContentQuery {
 }
 
 /// The site's Flows and Tooltips, oldest first, filtered.
-#[utoipa::path(get, path = "/api/v1/sites/{siteId}/content", tag = "content", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}/content", operation_id = "listContent", tag = "content", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"), ContentQuery),
     responses(
         (status = 200, description = "A page of items", body = ContentList),
@@ -93,7 +93,7 @@ pub async fn list(
 }
 
 /// Adds a Flow or Tooltip (MANAGER+).
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/content", tag = "content", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/content", operation_id = "createContent", tag = "content", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     request_body = CreateContent,
     responses(
@@ -126,7 +126,7 @@ fn ids(path: &(String, String)) -> Result<(chatdesk_domain::ids::SiteId, Content
 }
 
 /// One item.
-#[utoipa::path(get, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}/content/{contentId}", operation_id = "getContent", tag = "content", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id")),
     responses(
         (status = 200, description = "The item", body = ContentView,
@@ -150,7 +150,7 @@ pub async fn get(
 
 /// Changes an item's status or audiences (MANAGER+). Removing "No users"
 /// from an AI-made Flow re-targets it to everyone.
-#[utoipa::path(patch, path = "/api/v1/sites/{siteId}/content/{contentId}", tag = "content", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/sites/{siteId}/content/{contentId}", operation_id = "updateContent", tag = "content", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("contentId" = uuid::Uuid, Path, description = "Content id"),
         ("If-Match" = Option<String>, Header, description = "An entity tag from the item's `ETag`: the change is made only if the item is still in that state (else 412). `*` (it exists) or absent: no condition; fields the body does not name are never changed.")),
     request_body = PatchContent,

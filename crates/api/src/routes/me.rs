@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::extract::Dashboard;
 
 /// The signed-in member, its role and its tenant.
-#[utoipa::path(get, path = "/api/v1/me", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/me", operation_id = "getMe", tag = "members", security(("bearer" = [])),
     responses(
         (status = 200, description = "The signed-in member", body = Me),
         (status = 401, description = "Missing or invalid token", body = crate::error::Problem, content_type = "application/problem+json"),

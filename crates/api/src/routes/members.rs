@@ -12,7 +12,7 @@ use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
 use crate::routes::next_cursor;
 
 /// The tenant's members, oldest first.
-#[utoipa::path(get, path = "/api/v1/members", tag = "members", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/members", operation_id = "listMembers", tag = "members", security(("bearer" = [])),
     params(Paging),
     responses(
         (status = 200, description = "A page of members", body = MemberList),
@@ -35,7 +35,7 @@ pub async fn list(
 
 /// Adds a member (ADMIN+; only an OWNER may grant OWNER). The answer
 /// carries the member's token, shown this once.
-#[utoipa::path(post, path = "/api/v1/members", tag = "members", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/members", operation_id = "addMember", tag = "members", security(("bearer" = [])),
     request_body = AddMember,
     responses(
         (status = 201, description = "The member and its token", body = AddedMember),
@@ -58,7 +58,7 @@ pub async fn add(
 
 /// Removes a member (ADMIN+, not someone of a stronger role, never the
 /// last OWNER).
-#[utoipa::path(delete, path = "/api/v1/members/{memberId}", tag = "members", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/members/{memberId}", operation_id = "removeMember", tag = "members", security(("bearer" = [])),
     params(("memberId" = uuid::Uuid, Path, description = "Member id")),
     responses(
         (status = 204, description = "Removed"),

@@ -1,10 +1,11 @@
 //! The OpenAPI 3.1 document, generated from the handlers and DTOs.
 
 use actix_web::HttpResponse;
-use utoipa::openapi::path::{Operation, ParameterIn};
-use utoipa::openapi::schema::Ref;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterIn, PathItem};
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{content, health, me, members, sites, widget};
@@ -26,16 +27,52 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Where the interactive API reference (Swagger UI) is served; the page
+/// and its assets are compiled into the binary.
+pub const API_REFERENCE_PATH: &str = "/api/docs/";
+
+/// Documents the API reference page, which Swagger UI serves rather than a
+/// handler of ours.
+struct ApiReference;
+
+impl Modify for ApiReference {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let html = ObjectBuilder::new().schema_type(Type::String).build();
+        let operation = OperationBuilder::new()
+            .operation_id(Some("getApiReference"))
+            .tag("operations")
+            .summary(Some("The interactive API reference"))
+            .description(Some(
+                "Swagger UI rendering this document, served by chatdesk with every asset \
+                 (no network access needed).",
+            ))
+            .securities(Some(Vec::new()))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("The Swagger UI page")
+                    .content(
+                        "text/html",
+                        ContentBuilder::new().schema(Some(html)).build(),
+                    )
+                    .build(),
+            )
+            .build();
+        openapi.paths.paths.insert(
+            API_REFERENCE_PATH.to_string(),
+            PathItem::new(HttpMethod::Get, operation),
+        );
+    }
+}
+
 /// Documents the problems every operation of a kind can answer, so each
-/// handler lists only its own: 401 on authenticated operations, 400 on
-/// those that read a body or query, 413 and 415 on those with a body.
+/// handler lists only its own: 401 and 503 on authenticated operations
+/// (authentication reads the database), 400 on those that read a body or
+/// query, 413 and 415 on those with a body.
 struct CommonProblems;
 
-fn add_problem(op: &mut Operation, status: &str, description: &str) {
-    if op.responses.responses.contains_key(status) {
-        return;
-    }
-    let response = ResponseBuilder::new()
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
         .description(description)
         .content(
             "application/problem+json",
@@ -43,10 +80,35 @@ fn add_problem(op: &mut Operation, status: &str, description: &str) {
                 .schema(Some(Ref::from_schema_name("Problem")))
                 .build(),
         )
-        .build();
+        .build()
+}
+
+fn add_problem(op: &mut Operation, status: &str, description: &str) {
+    if op.responses.responses.contains_key(status) {
+        return;
+    }
     op.responses
         .responses
-        .insert(status.to_string(), response.into());
+        .insert(status.to_string(), problem_response(description).into());
+}
+
+/// The 503 of an operation that reads the database, with its `Retry-After`.
+fn database_unavailable() -> Response {
+    let mut response = problem_response(
+        "`DATABASE_UNAVAILABLE`: the database does not answer; retry after `Retry-After` seconds",
+    );
+    response.headers.insert(
+        "Retry-After".to_string(),
+        HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .description(Some("Seconds to wait before trying again"))
+            .build(),
+    );
+    response
 }
 
 impl Modify for CommonProblems {
@@ -66,6 +128,10 @@ impl Modify for CommonProblems {
                         "401",
                         "`MISSING_CREDENTIALS` or `INVALID_CREDENTIALS`: no valid member token",
                     );
+                    op.responses
+                        .responses
+                        .entry("503".to_string())
+                        .or_insert_with(|| database_unavailable().into());
                 }
                 let has_query = op.parameters.as_ref().is_some_and(|params| {
                     params.iter().any(|p| p.parameter_in == ParameterIn::Query)
@@ -105,7 +171,8 @@ impl Modify for CommonProblems {
         title = "chatdesk",
         description = "The dashboard and widget API of chatdesk. Errors are application/problem+json with a stable `code`. Lists take `limit` (1–100, default 25) and `cursor`, and answer `{items, nextCursor}`. Another tenant's ids are always 404.",
     ),
-    modifiers(&BearerAuth, &CommonProblems),
+    servers((url = "/", description = "this chatdesk server")),
+    modifiers(&BearerAuth, &ApiReference, &CommonProblems),
     paths(
         health::healthz,
         health::readyz,
@@ -142,8 +209,156 @@ impl Modify for CommonProblems {
 pub struct ApiDoc;
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApi", tag = "operations", security(),
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// The interactive API reference: Swagger UI, its page and assets compiled
+/// into the binary, reading [`ApiDoc`] from `/api/v1/openapi.json`.
+pub fn api_reference() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new(format!("{API_REFERENCE_PATH}{{_:.*}}")).config(
+        utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])
+            // Swagger UI would otherwise send the document to an online validator.
+            .validator_url("none")
+            .display_operation_id(true)
+            .try_it_out_enabled(true),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every operation of the document as `METHOD path`.
+    fn operations(doc: &utoipa::openapi::OpenApi) -> Vec<(String, &Operation)> {
+        let mut all = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let methods = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("OPTIONS", &item.options),
+                ("HEAD", &item.head),
+                ("PATCH", &item.patch),
+                ("TRACE", &item.trace),
+            ];
+            for (method, op) in methods {
+                if let Some(op) = op {
+                    all.push((format!("{method} {path}"), op));
+                }
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn operation_ids_are_unique_lower_camel_case_names() {
+        let doc = ApiDoc::openapi();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for (name, op) in operations(&doc) {
+            let id = op
+                .operation_id
+                .clone()
+                .unwrap_or_else(|| panic!("{name} has no operationId"));
+            assert!(
+                id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{name}: operationId {id} is not lowerCamelCase"
+            );
+            if let Some(other) = seen.insert(id.clone(), name.clone()) {
+                panic!("operationId {id} is used by both {other} and {name}");
+            }
+        }
+        for id in [
+            "listSites",
+            "createSite",
+            "getSite",
+            "updateSite",
+            "deleteSite",
+            "regenerateSiteApiKey",
+            "setSiteMapping",
+            "issueIdentitySecret",
+            "getWidget",
+            "saveWidget",
+            "publishWidget",
+            "pauseWidget",
+            "listContent",
+            "createContent",
+            "getContent",
+            "updateContent",
+            "getMe",
+            "listMembers",
+            "addMember",
+            "removeMember",
+            "healthz",
+            "readyz",
+            "getOpenApi",
+            "getApiReference",
+        ] {
+            assert!(seen.contains_key(id), "no operation {id}");
+        }
+        assert_eq!(seen["listSites"], "GET /api/v1/sites");
+        assert_eq!(seen["listMembers"], "GET /api/v1/members");
+    }
+
+    #[test]
+    fn every_operation_declares_its_security_and_only_probes_and_docs_are_public() {
+        let doc = ApiDoc::openapi();
+        let public = [
+            "GET /healthz",
+            "GET /readyz",
+            "GET /api/v1/openapi.json",
+            "GET /api/docs/",
+        ];
+        for (name, op) in operations(&doc) {
+            let security = op
+                .security
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name} declares no security"));
+            if public.contains(&name.as_str()) {
+                assert!(security.is_empty(), "{name} should be public");
+            } else {
+                let value = serde_json::to_value(security).expect("security as JSON");
+                assert_eq!(value, serde_json::json!([{"bearer": []}]), "{name}");
+            }
+        }
+        let servers = doc.servers.as_ref().expect("servers");
+        assert_eq!(servers.len(), 1);
+        assert_eq!(servers[0].url, "/");
+    }
+
+    #[test]
+    fn operations_that_read_the_database_document_a_503_with_retry_after() {
+        let doc = ApiDoc::openapi();
+        let reads_no_database = ["GET /healthz", "GET /api/v1/openapi.json", "GET /api/docs/"];
+        for (name, op) in operations(&doc) {
+            let response = op.responses.responses.get("503");
+            if reads_no_database.contains(&name.as_str()) {
+                assert!(response.is_none(), "{name} documents a 503");
+                continue;
+            }
+            let response = serde_json::to_value(response).expect("response as JSON");
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("DATABASE_UNAVAILABLE")),
+                "{name}: {response}"
+            );
+            assert_eq!(
+                response["content"]["application/problem+json"]["schema"]["$ref"],
+                "#/components/schemas/Problem",
+                "{name}"
+            );
+            assert_eq!(
+                response["headers"]["Retry-After"]["schema"]["type"], "integer",
+                "{name}"
+            );
+            assert!(response["headers"]["Retry-After"]["description"].is_string());
+        }
+    }
 }

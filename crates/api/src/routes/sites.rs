@@ -27,7 +27,7 @@ fn site_response(site: &Site) -> HttpResponse {
 }
 
 /// The tenant's sites, oldest first.
-#[utoipa::path(get, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sites", operation_id = "listSites", tag = "sites", security(("bearer" = [])),
     params(Paging),
     responses(
         (status = 200, description = "A page of sites", body = SiteList),
@@ -50,7 +50,7 @@ pub async fn list(
 /// Creates a site (MANAGER+) within the plan's site cap (FREE 1, STARTER 3,
 /// PRO 10, ENTERPRISE unlimited). The answer carries the API key, shown
 /// this once.
-#[utoipa::path(post, path = "/api/v1/sites", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites", operation_id = "createSite", tag = "sites", security(("bearer" = [])),
     request_body = CreateSite,
     responses(
         (status = 201, description = "The site and its API key", body = CreatedSite),
@@ -78,7 +78,7 @@ pub async fn create(
 }
 
 /// One site.
-#[utoipa::path(get, path = "/api/v1/sites/{siteId}", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}", operation_id = "getSite", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "The site", body = SiteView,
@@ -95,7 +95,7 @@ pub async fn get(
 }
 
 /// Edits a site's domain, name, subdomain rule or theme (MANAGER+).
-#[utoipa::path(patch, path = "/api/v1/sites/{siteId}", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/api/v1/sites/{siteId}", operation_id = "updateSite", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
         ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` (it exists) or absent: no condition; fields the body does not name are never changed.")),
     request_body = UpdateSite,
@@ -128,7 +128,7 @@ pub async fn update(
 }
 
 /// Deletes a site and everything under it (MANAGER+).
-#[utoipa::path(delete, path = "/api/v1/sites/{siteId}", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/api/v1/sites/{siteId}", operation_id = "deleteSite", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -145,7 +145,7 @@ pub async fn delete(
 }
 
 /// Replaces the site's API key (MANAGER+); the old key stops working at once.
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/api-key", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/api-key", operation_id = "regenerateSiteApiKey", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "The new key, shown this once", body = RegeneratedKey),
@@ -167,7 +167,7 @@ pub async fn regenerate_key(
 }
 
 /// Sets the site's mapping status (ADMIN+).
-#[utoipa::path(put, path = "/api/v1/sites/{siteId}/mapping", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/sites/{siteId}/mapping", operation_id = "setSiteMapping", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
         ("If-Match" = Option<String>, Header, description = "An entity tag from the site's `ETag`: the change is made only if the site is still in that state (else 412). `*` (it exists) or absent: no condition; fields the body does not name are never changed.")),
     request_body = SetMapping,
@@ -195,7 +195,7 @@ pub async fn set_mapping(
 /// Issues a new identity secret (MANAGER+), shown this once, and turns
 /// identity verification on for the site. Issuing again replaces the
 /// secret.
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/identity-secret", tag = "sites", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/identity-secret", operation_id = "issueIdentitySecret", tag = "sites", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "The secret, shown this once", body = IssuedIdentitySecret),

@@ -23,7 +23,7 @@ fn widget_response(status: StatusCode, sw: &SiteWidget) -> HttpResponse {
 }
 
 /// The site's widget (404 when it has none).
-#[utoipa::path(get, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1/sites/{siteId}/widget", operation_id = "getWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "The widget", body = WidgetView,
@@ -41,7 +41,7 @@ pub async fn get(
 
 /// Creates the widget (as a DRAFT) or updates its settings (MANAGER+). The
 /// status and `publishedAt` are changed only by publish and pause.
-#[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", operation_id = "saveWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
         ("If-Match" = Option<String>, Header, description = "An entity tag from the widget's `ETag`: the settings are saved only if the widget is still in that state (else 412). `*`: only if the widget exists (a site with no widget yet answers 412 and nothing is made). Absent: no condition. The status is never changed here.")),
     request_body = SaveWidget,
@@ -84,7 +84,7 @@ pub async fn save(
 
 /// Publishes the widget: ACTIVE, `publishedAt` now (MANAGER+; the site's
 /// mapping must be COMPLETED).
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/publish", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/publish", operation_id = "publishWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "Published", body = WidgetView),
@@ -104,7 +104,7 @@ pub async fn publish(
 }
 
 /// Pauses the widget (MANAGER+; the site's mapping must be COMPLETED).
-#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/pause", tag = "widget", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/sites/{siteId}/widget/pause", operation_id = "pauseWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id")),
     responses(
         (status = 200, description = "Paused", body = WidgetView),
