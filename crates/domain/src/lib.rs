@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod observability;
 pub mod ports;
 pub mod secret;
 pub mod site;

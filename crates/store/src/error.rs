@@ -121,6 +121,48 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chatdesk_domain::Error;
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::Query(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_string()),
+        ))
+    }
+
+    #[test]
+    fn unreachable_databases_are_unavailable_and_bugs_internal() {
+        let unavailable = [
+            StoreError::Pool("timed out waiting for connection".into()),
+            database_error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            database_error(
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            database_error(DatabaseErrorKind::Unknown, "database is locked"),
+        ];
+        for error in unavailable {
+            let message = error.to_string();
+            assert_eq!(Error::from(error), Error::DatabaseUnavailable, "{message}");
+        }
+        let internal = [
+            StoreError::Query(DieselError::NotFound),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            StoreError::Migration("m: table x already exists".into()),
+        ];
+        for error in internal {
+            let message = error.to_string();
+            assert_eq!(Error::from(error).code(), "INTERNAL", "{message}");
+        }
+    }
 
     #[test]
     fn scrubs_raw_and_decoded_passwords() {
