@@ -23,7 +23,7 @@ mod observability;
 mod repo;
 mod rows;
 pub mod schema;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::time::Duration;
@@ -50,8 +50,11 @@ pub fn migration_names(backend: Backend) -> Vec<String> {
     }
 }
 
-/// How long a caller waits for a pooled connection.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a pooled connection. Short: with the
+/// database unreachable, callers get `DatabaseUnavailable` (503 with
+/// `Retry-After`) in about this time rather than hanging; a healthy pool
+/// hands out connections in microseconds.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the readiness probe waits for one.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -115,11 +118,13 @@ impl Store {
     /// Applies the pending migrations and returns their names (empty when
     /// the database is up to date). On PostgreSQL they run under an
     /// advisory lock, so replicas starting together take turns.
+    ///
+    /// On SQLite, which has no advisory locks, they run under an exclusive
+    /// lock on the file `<database>.lock` beside the database (created if
+    /// missing and left in place), so two processes migrating one file at
+    /// once take turns too.
     pub fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
-        // A connection of its own: the session-level advisory lock goes
-        // with it even if unlocking fails.
-        let mut conn = connect(&self.url)?;
-        migrate::run(&mut conn)
+        migrate::run_locked(&self.url)
     }
 
     /// A pooled connection.
