@@ -14,7 +14,25 @@ help:
 	@echo "make bench  release-build and run the benchmark program (about a minute; figures in docs/benchmarks.md)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
-build:
+# libpq is built with TLS (pq-sys `bundled`), which needs OpenSSL's headers
+# and pkg-config: installed from Debian when missing, else nothing is done.
+SYSTEM_PACKAGES := libssl-dev pkg-config
+.PHONY: system-deps
+system-deps:
+	@if command -v dpkg-query >/dev/null 2>&1; then \
+	  missing=$$(for p in $(SYSTEM_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	    echo "installing $$missing from Debian"; \
+	    $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else \
+	  echo "not Debian: make sure OpenSSL's headers ($(SYSTEM_PACKAGES)) are installed"; \
+	fi
+
+build: system-deps
 	$(CARGO) build --bin chatdesk
 
 run: build
@@ -25,7 +43,7 @@ NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
 test: test-unit test-http-postgres test-contract test-openapi-client
 
-test-unit:
+test-unit: system-deps
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --all-features --no-fail-fast
 else
@@ -34,7 +52,7 @@ endif
 	$(CARGO) test --workspace --all-features --doc
 
 # The HTTP tests run on SQLite above; run them once more on PostgreSQL.
-test-http-postgres:
+test-http-postgres: system-deps
 ifeq ($(NEXTEST),yes)
 	CHATDESK_TEST_BACKEND=postgres $(CARGO) nextest run --all-features --test api --no-fail-fast
 else
@@ -43,7 +61,7 @@ endif
 
 # A program, not timed tests: it prints its figures and their ratios to
 # baselines measured in the same run (see docs/benchmarks.md).
-bench:
+bench: system-deps
 	$(CARGO) bench --bench bench
 
 # schemathesis against the OpenAPI document (installed into target/ by the script).
@@ -59,7 +77,7 @@ test-openapi-client:
 fmt:
 	$(CARGO) fmt --all
 
-lint:
+lint: system-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 

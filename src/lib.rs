@@ -84,6 +84,7 @@ impl Application {
             dashboard_origins: config.dashboard_origins.clone(),
             workers: config.workers,
             body_timeout: Some(config.body_timeout),
+            observability: Some(Arc::new(store.clone())),
         };
         let server = chatdesk_api::serve(listener, services(store), api)
             .map_err(|e| format!("cannot start the server: {e}"))?;

@@ -6,6 +6,7 @@ pub mod dto;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod metrics;
 pub mod routes;
 
 use std::net::TcpListener;
@@ -16,6 +17,7 @@ use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
+use chatdesk_domain::observability::Observability;
 use chatdesk_domain::ports::Readiness;
 use chatdesk_domain::services::{ContentService, SiteService, TenancyService, WidgetService};
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
@@ -34,6 +36,9 @@ pub struct ApiConfig {
     /// How long a request body may take to arrive before a 408 (default
     /// [`extract::DEFAULT_BODY_TIMEOUT`]).
     pub body_timeout: Option<std::time::Duration>,
+    /// The storage figures `GET /metrics` reports (pool, outbox depth);
+    /// without them it reports the HTTP metrics only.
+    pub observability: Option<Arc<dyn Observability>>,
 }
 
 fn dashboard_cors(origins: &[String]) -> Cors {
@@ -98,6 +103,9 @@ impl RootSpanBuilder for RequestSpan {
 pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
         use actix_web::http::Method;
+        if let Some(observability) = &config.observability {
+            cfg.app_data(web::Data::from(observability.clone()));
+        }
         cfg.service(routes::resource(
             "/healthz",
             [(Method::GET, web::to(routes::health::healthz))],
@@ -105,6 +113,10 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
         .service(routes::resource(
             "/readyz",
             [(Method::GET, web::to(routes::health::readyz))],
+        ))
+        .service(routes::resource(
+            "/metrics",
+            [(Method::GET, web::to(metrics::scrape))],
         ))
         .service(routes::resource(
             "/api/v1/openapi.json",
@@ -182,17 +194,21 @@ pub fn serve(
     let workers = config.workers;
     let body_timeout =
         extract::BodyTimeout(config.body_timeout.unwrap_or(extract::DEFAULT_BODY_TIMEOUT));
+    let metrics = web::Data::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
     let server = HttpServer::new(move || {
         let data = data.clone();
+        let tracked = metrics.clone();
         App::new()
             .app_data(data.tenancy)
             .app_data(data.sites)
             .app_data(data.widgets)
             .app_data(data.content)
             .app_data(data.readiness)
+            .app_data(metrics.clone())
             .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))
             .app_data(body_timeout)
             .configure(configure(&config))
+            .wrap_fn(move |req, srv| tracked.track(req, srv))
             // Runs inside the request span: returns the request id and logs
             // one line per request.
             .wrap_fn(|req, srv| {

@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod host;
 pub mod ids;
+pub mod observability;
 pub mod ports;
 pub mod secret;
 pub mod services;

@@ -29,6 +29,8 @@
 //! ```
 
 #[cfg(feature = "testing")]
+pub use crate::observability::MockObservability;
+#[cfg(feature = "testing")]
 pub use crate::ports::{
     MockClock, MockContentRepository, MockIdGenerator, MockMailer, MockMemberRepository,
     MockReadiness, MockSiteRepository, MockTenantRepository, MockWidgetRepository,

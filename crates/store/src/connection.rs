@@ -40,10 +40,15 @@ impl Backend {
     }
 }
 
-/// Which backend a database URL names, from its scheme.
+/// Which backend a database URL names, from its scheme. A libpq
+/// key=value connection string (`host=db user=app password=… dbname=x`)
+/// is PostgreSQL too.
 pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
     let lower = url.trim_start().to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+    if lower.starts_with("postgres://")
+        || lower.starts_with("postgresql://")
+        || is_key_value_conninfo(url)
+    {
         Ok(Backend::Postgres)
     } else if lower.starts_with("sqlite://") {
         Ok(Backend::Sqlite)
@@ -52,8 +57,20 @@ pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
     }
 }
 
+/// Whether `text` is a libpq key=value connection string: it starts with
+/// `keyword=` (spaces around `=` allowed), where a URL starts with
+/// `scheme://`.
+fn is_key_value_conninfo(text: &str) -> bool {
+    let text = text.trim_start();
+    let keyword_len = text
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    keyword_len > 0 && text[keyword_len..].trim_start().starts_with('=')
+}
+
 /// The path of a `sqlite://PATH` URL.
-fn sqlite_path(url: &str) -> Result<&str, StoreError> {
+pub(crate) fn sqlite_path(url: &str) -> Result<&str, StoreError> {
     let trimmed = url.trim_start();
     match trimmed.get(..9) {
         Some(scheme) if scheme.eq_ignore_ascii_case("sqlite://") => {
@@ -107,16 +124,7 @@ pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection,
             let path = sqlite_path(database_url)?;
             let target = match mode {
                 SqliteOpen::CreateIfMissing => {
-                    if let Some(dir) = Path::new(path).parent() {
-                        if !dir.as_os_str().is_empty() && !dir.exists() {
-                            std::fs::create_dir_all(dir).map_err(|source| {
-                                StoreError::CreateDir {
-                                    path: dir.to_path_buf(),
-                                    source,
-                                }
-                            })?;
-                        }
-                    }
+                    ensure_parent_dir(Path::new(path))?;
                     path.to_string()
                 }
                 // diesel opens SQLite with SQLITE_OPEN_URI, so a `file:` URI
@@ -129,6 +137,18 @@ pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection,
                 .map_err(|e| connect_error(format!("setting the connection PRAGMAs: {e}")))?;
             Ok(DbConnection::Sqlite(conn))
         }
+    }
+}
+
+/// Creates the directory of a SQLite file when missing.
+pub(crate) fn ensure_parent_dir(file: &Path) -> Result<(), StoreError> {
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::CreateDir {
+                path: dir.to_path_buf(),
+                source,
+            }),
+        _ => Ok(()),
     }
 }
 
@@ -248,6 +268,15 @@ mod tests {
             ("mysql://u:pw@h/d", None),
             ("./data/x.sqlite3", None),
             ("", None),
+            (
+                "host=db user=u password=pw dbname=d",
+                Some(Backend::Postgres),
+            ),
+            ("dbname=postgres://u@h/d", Some(Backend::Postgres)),
+            (" dbname = d", Some(Backend::Postgres)),
+            ("host", None),
+            ("=x", None),
+            ("sqlite://./x?mode=rw", Some(Backend::Sqlite)),
         ];
         for (url, expected) in table {
             assert_eq!(backend_of(url).ok(), expected, "{url}");

@@ -35,6 +35,16 @@ pub enum StoreError {
     /// A query failed.
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The lock serialising SQLite migrations across processes could not
+    /// be taken.
+    #[error("cannot lock {} to migrate the SQLite database: {source}", .path.display())]
+    MigrationLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
     /// Applying a migration failed.
     #[error("database migration failed: {0}")]
     Migration(String),
@@ -58,9 +68,42 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the database could not be reached rather than a statement
+    /// being wrong: no pooled connection in time (the pool could not
+    /// connect), or the connection closed or failed under the query. Such
+    /// failures pass when the database is back; a retry may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error as DieselError};
+        match self {
+            StoreError::Pool(_) => true,
+            StoreError::Query(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )) => true,
+            // A SQLite file that cannot be opened or is locked for longer
+            // than busy_timeout.
+            StoreError::Query(DieselError::DatabaseError(_, info)) => {
+                let message = info.message();
+                message.starts_with("database is locked")
+                    || message.starts_with("unable to open database file")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Unreachable-database failures become `DatabaseUnavailable` (503 with
+/// `Retry-After`), logged here with their cause; everything else is
+/// `Internal` (a bug to fix, not a condition to wait out).
 impl From<StoreError> for chatdesk_domain::Error {
     fn from(error: StoreError) -> Self {
-        chatdesk_domain::Error::Internal(format!("storage: {error}"))
+        if error.is_unavailable() {
+            tracing::warn!(error = %error, "database unavailable");
+            chatdesk_domain::Error::DatabaseUnavailable
+        } else {
+            chatdesk_domain::Error::Internal(format!("storage: {error}"))
+        }
     }
 }
 
@@ -78,6 +121,48 @@ pub(crate) fn scrub(message: &str, url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chatdesk_domain::Error;
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::Query(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_string()),
+        ))
+    }
+
+    #[test]
+    fn unreachable_databases_are_unavailable_and_bugs_internal() {
+        let unavailable = [
+            StoreError::Pool("timed out waiting for connection".into()),
+            database_error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            database_error(
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            database_error(DatabaseErrorKind::Unknown, "database is locked"),
+        ];
+        for error in unavailable {
+            let message = error.to_string();
+            assert_eq!(Error::from(error), Error::DatabaseUnavailable, "{message}");
+        }
+        let internal = [
+            StoreError::Query(DieselError::NotFound),
+            database_error(
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            StoreError::Migration("m: table x already exists".into()),
+        ];
+        for error in internal {
+            let message = error.to_string();
+            assert_eq!(Error::from(error).code(), "INTERNAL", "{message}");
+        }
+    }
 
     #[test]
     fn scrubs_raw_and_decoded_passwords() {

@@ -19,10 +19,11 @@
 mod connection;
 mod error;
 mod migrate;
+mod observability;
 mod repo;
 mod rows;
 pub mod schema;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::time::Duration;
@@ -49,8 +50,11 @@ pub fn migration_names(backend: Backend) -> Vec<String> {
     }
 }
 
-/// How long a caller waits for a pooled connection.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for a pooled connection. Short: with the
+/// database unreachable, callers get `DatabaseUnavailable` (503 with
+/// `Retry-After`) in about this time rather than hanging; a healthy pool
+/// hands out connections in microseconds.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the readiness probe waits for one.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -64,6 +68,7 @@ pub struct Store {
     pool: Pool,
     backend: Backend,
     url: std::sync::Arc<str>,
+    checkout_waits: std::sync::Arc<observability::CheckoutWaits>,
 }
 
 impl std::fmt::Debug for Store {
@@ -101,6 +106,7 @@ impl Store {
             pool,
             backend,
             url: database_url.into(),
+            checkout_waits: Default::default(),
         })
     }
 
@@ -112,16 +118,19 @@ impl Store {
     /// Applies the pending migrations and returns their names (empty when
     /// the database is up to date). On PostgreSQL they run under an
     /// advisory lock, so replicas starting together take turns.
+    ///
+    /// On SQLite, which has no advisory locks, they run under an exclusive
+    /// lock on the file `<database>.lock` beside the database (created if
+    /// missing and left in place), so two processes migrating one file at
+    /// once take turns too.
     pub fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
-        // A connection of its own: the session-level advisory lock goes
-        // with it even if unlocking fails.
-        let mut conn = connect(&self.url)?;
-        migrate::run(&mut conn)
+        migrate::run_locked(&self.url)
     }
 
     /// A pooled connection.
     pub(crate) fn conn(&self) -> Result<PooledConnection, StoreError> {
-        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+        observability::checkout(&self.pool, &self.checkout_waits, CHECKOUT_TIMEOUT)
+            .map_err(|e| StoreError::Pool(e.to_string()))
     }
 }
 

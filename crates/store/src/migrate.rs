@@ -6,7 +6,12 @@ use diesel::sql_types::BigInt;
 use diesel::RunQueryDsl;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::connection::DbConnection;
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+
+use crate::connection::{
+    backend_of, connect, ensure_parent_dir, sqlite_path, Backend, DbConnection,
+};
 use crate::error::StoreError;
 
 /// The PostgreSQL tree (`migrations/postgres`).
@@ -17,6 +22,63 @@ pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 /// The advisory lock key that serialises migrations of replicas starting
 /// together on one PostgreSQL database ("chatdesk" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x6368_6174_6465_736b;
+
+/// Applies the pending migrations of the database at `url` over a
+/// connection of its own (the session-level advisory lock goes with it
+/// even if unlocking fails). On SQLite they run under an exclusive lock on
+/// `<database>.lock`, taken before the first connection, so a second
+/// process waits, then finds nothing pending.
+pub(crate) fn run_locked(url: &str) -> Result<Vec<String>, StoreError> {
+    let _lock = match backend_of(url)? {
+        Backend::Postgres => None,
+        Backend::Sqlite => SqliteMigrationLock::acquire(sqlite_path(url)?)?,
+    };
+    let mut conn = connect(url)?;
+    run(&mut conn)
+}
+
+/// An exclusive lock across processes on the file `<database>.lock`,
+/// held until dropped (closing the file releases it, also when the process
+/// dies).
+#[derive(Debug)]
+struct SqliteMigrationLock {
+    _file: File,
+}
+
+impl SqliteMigrationLock {
+    /// Waits for the lock of the SQLite database at `path`; `None` for an
+    /// in-memory database, which no other process can see.
+    fn acquire(path: &str) -> Result<Option<SqliteMigrationLock>, StoreError> {
+        let Some(lock_path) = lock_path(path) else {
+            return Ok(None);
+        };
+        ensure_parent_dir(&lock_path)?;
+        let error = |source| StoreError::MigrationLock {
+            path: lock_path.clone(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(error)?;
+        file.lock().map_err(error)?;
+        Ok(Some(SqliteMigrationLock { _file: file }))
+    }
+}
+
+/// The lock file of a SQLite database path (a plain path or a `file:` URI).
+fn lock_path(path: &str) -> Option<PathBuf> {
+    let file = match path.strip_prefix("file:") {
+        Some(uri) => uri.split(['?', '#']).next().unwrap_or_default(),
+        None => path,
+    };
+    if file.is_empty() || file == ":memory:" || path.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(format!("{file}.lock")))
+}
 
 /// Applies the pending migrations of the connection's backend and returns
 /// their names. On PostgreSQL this runs under `pg_advisory_lock`.
@@ -66,4 +128,26 @@ where
     MigrationSource::<DB>::migrations(source)
         .map(|list| list.iter().map(|m| m.name().to_string()).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_files_sit_beside_the_database() {
+        let table = [
+            (
+                "./data/chatdesk.sqlite3",
+                Some("./data/chatdesk.sqlite3.lock"),
+            ),
+            ("/tmp/x.db", Some("/tmp/x.db.lock")),
+            ("file:/tmp/x.db?mode=rwc", Some("/tmp/x.db.lock")),
+            (":memory:", None),
+            ("file:x?mode=memory&cache=shared", None),
+        ];
+        for (path, expected) in table {
+            assert_eq!(lock_path(path), expected.map(PathBuf::from), "{path}");
+        }
+    }
 }

@@ -115,7 +115,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.cleanup {
             Cleanup::SqliteFile(path) => {
-                for suffix in ["", "-wal", "-shm", "-journal"] {
+                for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
                     let mut file = path.clone().into_os_string();
                     file.push(suffix);
                     let _ = std::fs::remove_file(file);

@@ -8,6 +8,7 @@ mod helpers;
 mod connections;
 mod content;
 mod conversations;
+mod failures;
 mod members;
 mod migrations;
 mod sites;
