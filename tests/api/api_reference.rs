@@ -151,7 +151,13 @@ fn openapi_document_names_every_operation_once_and_declares_its_security() {
             let id = op["operationId"].as_str().expect("operationId");
             assert!(ids.insert(id.to_string()), "{id} repeats ({method} {path})");
             let security = op["security"].as_array().expect("security");
-            let public = ["/healthz", "/readyz", "/api/v1/openapi.json", "/api/docs/"];
+            let public = [
+                "/healthz",
+                "/readyz",
+                "/metrics",
+                "/api/v1/openapi.json",
+                "/api/docs/",
+            ];
             assert_eq!(
                 security.is_empty(),
                 public.contains(&path.as_str()),

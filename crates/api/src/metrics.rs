@@ -130,6 +130,8 @@ fn method_label(method: &Method) -> &'static str {
 /// the outbox depth takes one short query on the blocking pool. Answers 200
 /// while the database is down: the depth is then left out and
 /// `chatdesk_outbox_depth_error` is 1.
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", security(),
+    responses((status = 200, description = "Prometheus metrics in the text exposition format: requests by route pattern, method and status (`chatdesk_http_requests_total`, `chatdesk_http_request_duration_seconds`), the database pool (`chatdesk_db_pool_*`) and the email outbox depth (`chatdesk_outbox_depth`; left out, with `chatdesk_outbox_depth_error` 1, while the database does not answer)", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn scrape(
     metrics: web::Data<Metrics>,
     storage: Option<web::Data<dyn Observability>>,
