@@ -7,7 +7,7 @@ use super::{issue, WithSecret};
 use crate::error::Error;
 use crate::ids::SiteId;
 use crate::ports::{Clock, IdGenerator, Page, PageRequest, SiteRepository};
-use crate::secret::SecretKind;
+use crate::secret::{IssuedSecret, SecretKind};
 use crate::site::{MappingStatus, NewSiteInput, Site, SiteChanges, SitePatchInput};
 use crate::tenant::{Action, Actor};
 use crate::version::{Precondition, Version};
@@ -123,17 +123,30 @@ impl SiteService {
 
     /// Replaces the site's API key; the old one stops working at once.
     pub fn regenerate_api_key(&self, actor: &Actor, id: SiteId) -> Result<WithSecret<Site>, Error> {
-        let key = issue(self.ids.as_ref(), SecretKind::SiteKey);
-        let changes = SiteChanges {
+        self.with_new_secret(actor, id, SecretKind::SiteKey, |key| SiteChanges {
             api_key: Some((key.display_prefix, key.hash)),
             ..SiteChanges::default()
-        };
+        })
+    }
+
+    /// Issues a secret of `kind` and writes what `changes` makes of it to
+    /// the site; returns the site with the secret, shown this once.
+    fn with_new_secret(
+        &self,
+        actor: &Actor,
+        id: SiteId,
+        kind: SecretKind,
+        changes: impl FnOnce(IssuedSecret) -> SiteChanges,
+    ) -> Result<WithSecret<Site>, Error> {
+        let secret = issue(self.ids.as_ref(), kind);
+        let plaintext = secret.plaintext.clone();
+        let changes = changes(secret);
         let site = self.change(actor, id, Action::EditSites, &Precondition::None, || {
             Ok(changes)
         })?;
         Ok(WithSecret {
             value: site,
-            secret: key.plaintext,
+            secret: plaintext,
         })
     }
 
@@ -162,17 +175,11 @@ impl SiteService {
         actor: &Actor,
         id: SiteId,
     ) -> Result<WithSecret<Site>, Error> {
-        let secret = issue(self.ids.as_ref(), SecretKind::IdentitySecret);
-        let changes = SiteChanges {
-            identity_secret_hash: Some(secret.hash),
-            ..SiteChanges::default()
-        };
-        let site = self.change(actor, id, Action::EditSites, &Precondition::None, || {
-            Ok(changes)
-        })?;
-        Ok(WithSecret {
-            value: site,
-            secret: secret.plaintext,
+        self.with_new_secret(actor, id, SecretKind::IdentitySecret, |secret| {
+            SiteChanges {
+                identity_secret_hash: Some(secret.hash),
+                ..SiteChanges::default()
+            }
         })
     }
 }
