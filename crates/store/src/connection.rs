@@ -87,10 +87,33 @@ pub(crate) fn sqlite_path(url: &str) -> Result<&str, StoreError> {
 
 /// Run on every SQLite connection: wait for locks rather than fail, WAL for
 /// concurrent readers, and enforce foreign keys (off by default in SQLite).
+/// The switch to WAL is made apart (see [`set_wal`]).
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
-PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 PRAGMA foreign_keys = ON;";
+
+/// How long a new SQLite connection keeps trying to switch a fresh file to
+/// WAL while other connections hold it (as `busy_timeout`).
+const WAL_SWITCH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Switches the file to WAL. On a fresh file the switch needs the file to
+/// itself, and SQLite answers "database is locked" at once, without its
+/// busy handler, while another connection (another process starting at the
+/// same moment) holds it: so it is retried for a while, like a busy lock.
+/// Once the file is in WAL mode the pragma changes nothing and succeeds.
+fn set_wal(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    let started = std::time::Instant::now();
+    loop {
+        match conn.batch_execute("PRAGMA journal_mode = WAL;") {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("locked") && started.elapsed() < WAL_SWITCH_PATIENCE =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
 
 /// Opens one connection, choosing the backend from the URL's scheme, so a
 /// failure reports the real cause (e.g. a wrong password) rather than
@@ -134,6 +157,7 @@ pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection,
             let mut conn =
                 SqliteConnection::establish(&target).map_err(|e| connect_error(e.to_string()))?;
             conn.batch_execute(SQLITE_PRAGMAS)
+                .and_then(|()| set_wal(&mut conn))
                 .map_err(|e| connect_error(format!("setting the connection PRAGMAs: {e}")))?;
             Ok(DbConnection::Sqlite(conn))
         }
