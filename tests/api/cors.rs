@@ -23,7 +23,7 @@ fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> crate::he
             ("Access-Control-Request-Method", method),
             (
                 "Access-Control-Request-Headers",
-                "authorization, content-type",
+                "authorization, content-type, if-match",
             ),
         ],
     )
@@ -65,7 +65,9 @@ fn a_preflight_from_the_dashboard_is_answered() {
             .unwrap_or("")
             .to_ascii_lowercase();
         assert!(
-            headers.contains("authorization") && headers.contains("content-type"),
+            headers.contains("authorization")
+                && headers.contains("content-type")
+                && headers.contains("if-match"),
             "{path}: allow-headers {headers:?}"
         );
     }
@@ -108,23 +110,26 @@ fn a_refused_preflight_is_a_problem_document() {
 fn simple_requests_from_the_dashboard_carry_the_header() {
     let Some(app) = dashboard_app() else { return };
     let tenant = app.tenant(Plan::Pro);
+    let site = app.site_id(&tenant.token, "cors.example.com");
     let reply = app.send(
         "GET",
-        "/api/v1/sites",
+        &format!("/api/v1/sites/{site}"),
         Some(&tenant.token),
         None,
         &[("Origin", DASHBOARD)],
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.header("access-control-allow-origin"), Some(DASHBOARD));
+    // The SPA must be able to read the ETag to send it back as If-Match,
+    // and Retry-After on a 429 or 503.
+    assert!(reply.header("etag").is_some());
     let exposed = reply
         .header("access-control-expose-headers")
         .unwrap_or("")
         .to_ascii_lowercase();
-    assert!(
-        exposed.contains("x-request-id"),
-        "expose-headers {exposed:?}"
-    );
+    for name in ["x-request-id", "etag", "retry-after"] {
+        assert!(exposed.contains(name), "expose-headers {exposed:?}");
+    }
 
     // Errors too, so the SPA can read the problem.
     let reply = app.send("GET", "/api/v1/me", None, None, &[("Origin", DASHBOARD)]);

@@ -53,8 +53,20 @@ fn dashboard_cors(origins: &[String]) -> Cors {
                 .is_ok_and(|o| allowed.iter().any(|a| a == o))
         })
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers(["x-request-id"])
+        // If-Match for optimistic concurrency; the SPA reads each answer's
+        // ETag, Retry-After (429, 503) and request id.
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            header::IF_MATCH,
+        ])
+        .expose_headers([
+            header::ETAG.as_str(),
+            header::RETRY_AFTER.as_str(),
+            header::LOCATION.as_str(),
+            "x-request-id",
+        ])
         .max_age(600)
         // Simple requests from other origins are answered without CORS
         // headers, so the browser withholds the answer; refused preflights
