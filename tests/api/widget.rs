@@ -126,11 +126,65 @@ fn put_again_updates_and_keeps_id_and_status() {
         at_micros(&saved.body)["publishedAt"],
         at_micros(&published.body)["publishedAt"]
     );
-    // Optional fields left out go back to their defaults.
+    // Optional fields left out keep their values (a PUT never changes a
+    // field it does not name); the required ones are replaced.
+    assert_eq!(saved.body["disclaimer"], "Answers may be wrong.");
+    assert_eq!(saved.body["supportEmail"], "help@acme.test");
+    assert_eq!(saved.body["persona"], "You are Acme's friendly helper.");
+    assert_eq!(
+        saved.body["insufficientCreditsMessage"],
+        "We are out of answers today."
+    );
+    assert_eq!(saved.body["rateLimitPerSession"], 42);
+    assert_eq!(saved.body["position"], "BOTTOM_RIGHT");
+
+    // Named as null, they are cleared or go back to their defaults.
+    let mut cleared = widget_body();
+    for field in [
+        "disclaimer",
+        "supportEmail",
+        "persona",
+        "insufficientCreditsMessage",
+        "rateLimitPerSession",
+    ] {
+        cleared[field] = Value::Null;
+    }
+    let saved = app.put(&path(&site), t, &cleared);
+    assert_eq!(saved.status, 200, "{}", saved.body);
     assert_eq!(saved.body["disclaimer"], Value::Null);
     assert_eq!(saved.body["supportEmail"], Value::Null);
+    assert_eq!(saved.body["persona"], Value::Null);
+    assert_eq!(
+        saved.body["insufficientCreditsMessage"],
+        chatdesk_domain::widget::DEFAULT_INSUFFICIENT_CREDITS_MESSAGE
+    );
     assert_eq!(saved.body["rateLimitPerSession"], 20);
-    assert_eq!(saved.body["position"], "BOTTOM_RIGHT");
+    assert_eq!(app.get(&path(&site), t).body, saved.body);
+}
+
+#[test]
+fn concurrent_puts_of_different_optional_fields_both_survive() {
+    let app = app!();
+    let tenant = app.tenant(Plan::Pro);
+    let site = app.site_id(&tenant.token, "example.com");
+    let t = Some(tenant.token.as_str());
+    assert_eq!(app.put(&path(&site), t, &widget_body()).status, 201);
+    for round in 0..30 {
+        let persona = format!("Persona {round}");
+        let mut a = widget_body();
+        a["persona"] = json!(persona);
+        let mut b = widget_body();
+        b["rateLimitPerSession"] = json!(round + 1);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| app.put(&path(&site), t, &a));
+            let hb = s.spawn(|| app.put(&path(&site), t, &b));
+            (ha.join().expect("a"), hb.join().expect("b"))
+        });
+        assert_eq!((ra.status, rb.status), (200, 200), "round {round}");
+        let w = app.get(&path(&site), t).body;
+        assert_eq!(w["persona"], json!(persona), "round {round}");
+        assert_eq!(w["rateLimitPerSession"], json!(round + 1), "round {round}");
+    }
 }
 
 #[test]

@@ -366,31 +366,57 @@ impl WidgetView {
     }
 }
 
-/// `PUT /sites/{siteId}/widget` body: every Builder field.
+/// `PUT /sites/{siteId}/widget` body: the Builder's fields. `welcomeMessage`
+/// and `position` are required; an optional field left out keeps its
+/// current value (its default when the widget is made), and `null` (or a
+/// blank text) clears it or restores its default.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SaveWidget {
     /// Greeting, 1–500 characters.
     #[schema(min_length = 1, max_length = 500)]
     pub welcome_message: String,
-    /// Small print, ≤ 500 characters (blank or absent for none).
-    #[schema(max_length = 500)]
-    pub disclaimer: Option<String>,
+    /// Small print, ≤ 500 characters (`null` or blank: none).
+    #[serde(default, deserialize_with = "named")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub disclaimer: Option<Option<String>>,
     /// Position on the page.
     #[schema(value_type = WidgetPositionSchema)]
     pub position: String,
-    /// Support email override (blank or absent: tickets go to the owner).
-    pub support_email: Option<String>,
-    /// Extra system prompt, ≤ 2000 characters.
-    #[schema(max_length = 2000)]
-    pub persona: Option<String>,
-    /// Out-of-credits message, ≤ 500 characters (a default when absent).
-    #[schema(max_length = 500)]
-    pub insufficient_credits_message: Option<String>,
-    /// Questions per session, 1–1000 (default 20).
-    #[serde(default, deserialize_with = "whole_number")]
+    /// Support email override (`null` or blank: tickets go to the owner).
+    #[serde(default, deserialize_with = "named")]
+    #[schema(value_type = Option<String>)]
+    pub support_email: Option<Option<String>>,
+    /// Extra system prompt, ≤ 2000 characters (`null` or blank: none).
+    #[serde(default, deserialize_with = "named")]
+    #[schema(value_type = Option<String>, max_length = 2000)]
+    pub persona: Option<Option<String>>,
+    /// Out-of-credits message, ≤ 500 characters (`null` or blank: the
+    /// default message).
+    #[serde(default, deserialize_with = "named")]
+    #[schema(value_type = Option<String>, max_length = 500)]
+    pub insufficient_credits_message: Option<Option<String>>,
+    /// Questions per session, 1–1000 (`null`: the default, 20).
+    #[serde(default, deserialize_with = "named_whole_number")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000)]
-    pub rate_limit_per_session: Option<i64>,
+    pub rate_limit_per_session: Option<Option<i64>>,
+}
+
+/// A field that may be left out (`None`), named as `null` (`Some(None)`) or
+/// given (`Some(Some(value))`).
+fn named<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// [`named`] for [`whole_number`]s.
+fn named_whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    whole_number(d).map(Some)
 }
 
 /// Reads an optional whole number, also when JSON writes it as `20.0`

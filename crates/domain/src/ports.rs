@@ -13,7 +13,9 @@ use crate::secret::{SecretHash, SECRET_BYTES};
 use crate::site::{Site, SiteChanges};
 use crate::tenant::{Actor, Plan, Tenant, TenantMember};
 use crate::version::Precondition;
-use crate::widget::{ChatWidget, WidgetTransition};
+#[cfg(doc)]
+use crate::widget::WidgetSettings;
+use crate::widget::{ChatWidget, NamedSettings, WidgetTransition};
 
 #[cfg(feature = "testing")]
 use mockall::automock;
@@ -202,12 +204,15 @@ pub trait WidgetRepository: Send + Sync {
     /// Saves the Builder's settings of the site's widget in one transaction
     /// that locks the site's row: inserts `draft` when the site has no
     /// widget (then `Ok((…, true))`), else checks `precondition` against
-    /// the widget's entity tag and writes only the settings columns (never
+    /// the widget's entity tag and writes the draft's settings, keeping
+    /// the current value of each optional field not `named`
+    /// ([`WidgetSettings::keeping`]), to the settings columns only (never
     /// the status). [`Error::NotFound`] when the site is not the tenant's.
     fn save_widget_settings(
         &self,
         tenant: TenantId,
         draft: &ChatWidget,
+        named: &NamedSettings,
         precondition: &Precondition,
     ) -> Result<(SiteWidget, bool), Error>;
     /// Publishes or pauses the site's widget in one transaction that locks

@@ -67,6 +67,43 @@ pub struct WidgetSettingsInput {
     pub insufficient_credits_message: Option<String>,
     /// Questions per session (1–1000); default 20.
     pub rate_limit_per_session: Option<i64>,
+    /// Which optional fields the request named: the others keep their
+    /// current values (or take their defaults when the widget is made).
+    pub named: NamedSettings,
+}
+
+/// Which of the Builder's optional fields a request named. A `PUT` never
+/// changes a field it did not name; naming one with no value clears it (or
+/// restores its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedSettings {
+    /// `disclaimer`.
+    pub disclaimer: bool,
+    /// `supportEmail`.
+    pub support_email: bool,
+    /// `persona`.
+    pub persona: bool,
+    /// `insufficientCreditsMessage`.
+    pub insufficient_credits_message: bool,
+    /// `rateLimitPerSession`.
+    pub rate_limit_per_session: bool,
+}
+
+impl NamedSettings {
+    /// Every field named: the settings replace all of the current ones.
+    pub const ALL: NamedSettings = NamedSettings {
+        disclaimer: true,
+        support_email: true,
+        persona: true,
+        insufficient_credits_message: true,
+        rate_limit_per_session: true,
+    };
+}
+
+impl Default for NamedSettings {
+    fn default() -> Self {
+        NamedSettings::ALL
+    }
 }
 
 /// The Builder's fields, validated.
@@ -86,6 +123,41 @@ pub struct WidgetSettings {
     pub insufficient_credits_message: String,
     /// Questions per session.
     pub rate_limit_per_session: u32,
+}
+
+impl WidgetSettings {
+    /// These settings for the fields `named`, and `current`'s for the
+    /// others (the required fields are always named).
+    pub fn keeping(self, current: &WidgetSettings, named: NamedSettings) -> WidgetSettings {
+        fn pick<T: Clone>(named: bool, new: T, current: &T) -> T {
+            if named {
+                new
+            } else {
+                current.clone()
+            }
+        }
+        WidgetSettings {
+            welcome_message: self.welcome_message,
+            position: self.position,
+            disclaimer: pick(named.disclaimer, self.disclaimer, &current.disclaimer),
+            support_email: pick(
+                named.support_email,
+                self.support_email,
+                &current.support_email,
+            ),
+            persona: pick(named.persona, self.persona, &current.persona),
+            insufficient_credits_message: pick(
+                named.insufficient_credits_message,
+                self.insufficient_credits_message,
+                &current.insufficient_credits_message,
+            ),
+            rate_limit_per_session: pick(
+                named.rate_limit_per_session,
+                self.rate_limit_per_session,
+                &current.rate_limit_per_session,
+            ),
+        }
+    }
 }
 
 /// The message shown when the tenant is out of credits, unless set.
@@ -455,6 +527,42 @@ mod tests {
                     assert_eq!(fields, [field]);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn settings_not_named_keep_their_current_values() {
+        let current = WidgetSettingsInput {
+            disclaimer: Some("Small print".into()),
+            persona: Some("Be brief.".into()),
+            rate_limit_per_session: Some(5),
+            ..input()
+        }
+        .parse()
+        .expect("valid");
+        let only_persona = WidgetSettingsInput {
+            welcome_message: "Hello".into(),
+            persona: None,
+            ..input()
+        }
+        .parse()
+        .expect("valid");
+        let merged = only_persona.clone().keeping(&current, only_persona_named());
+        assert_eq!(merged.welcome_message, "Hello");
+        assert_eq!(merged.persona, None, "named without a value: cleared");
+        assert_eq!(merged.disclaimer.as_deref(), Some("Small print"));
+        assert_eq!(merged.rate_limit_per_session, 5);
+        let all = only_persona.clone().keeping(&current, NamedSettings::ALL);
+        assert_eq!(all, only_persona);
+    }
+
+    fn only_persona_named() -> NamedSettings {
+        NamedSettings {
+            disclaimer: false,
+            support_email: false,
+            persona: true,
+            insufficient_credits_message: false,
+            rate_limit_per_session: false,
         }
     }
 

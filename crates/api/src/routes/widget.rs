@@ -5,7 +5,7 @@ use actix_web::web;
 use actix_web::HttpResponse;
 use chatdesk_domain::ports::SiteWidget;
 use chatdesk_domain::services::WidgetService;
-use chatdesk_domain::widget::WidgetSettingsInput;
+use chatdesk_domain::widget::{NamedSettings, WidgetSettingsInput};
 
 use crate::dto::{SaveWidget, WidgetView};
 use crate::error::{ApiError, Problem};
@@ -39,8 +39,9 @@ pub async fn get(
     Ok(widget_response(StatusCode::OK, &sw))
 }
 
-/// Creates the widget (as a DRAFT) or updates its settings (MANAGER+). The
-/// status and `publishedAt` are changed only by publish and pause.
+/// Creates the widget (as a DRAFT) or updates its settings (MANAGER+). An
+/// optional field left out keeps its value; `null` clears it. The status
+/// and `publishedAt` are changed only by publish and pause.
 #[utoipa::path(put, path = "/api/v1/sites/{siteId}/widget", operation_id = "saveWidget", tag = "widget", security(("bearer" = [])),
     params(("siteId" = uuid::Uuid, Path, description = "Site id"),
         ("If-Match" = Option<String>, Header, description = "An entity tag from the widget's `ETag`: the settings are saved only if the widget is still in that state (else 412). `*`: only if the widget exists (a site with no widget yet answers 412 and nothing is made). Absent: no condition. The status is never changed here.")),
@@ -62,14 +63,22 @@ pub async fn save(
     JsonBody(body): JsonBody<SaveWidget>,
 ) -> Result<HttpResponse, ApiError> {
     let id = site_id(&path)?;
+    let named = NamedSettings {
+        disclaimer: body.disclaimer.is_some(),
+        support_email: body.support_email.is_some(),
+        persona: body.persona.is_some(),
+        insufficient_credits_message: body.insufficient_credits_message.is_some(),
+        rate_limit_per_session: body.rate_limit_per_session.is_some(),
+    };
     let input = WidgetSettingsInput {
         welcome_message: body.welcome_message,
-        disclaimer: body.disclaimer,
+        disclaimer: body.disclaimer.flatten(),
         position: body.position,
-        support_email: body.support_email,
-        persona: body.persona,
-        insufficient_credits_message: body.insufficient_credits_message,
-        rate_limit_per_session: body.rate_limit_per_session,
+        support_email: body.support_email.flatten(),
+        persona: body.persona.flatten(),
+        insufficient_credits_message: body.insufficient_credits_message.flatten(),
+        rate_limit_per_session: body.rate_limit_per_session.flatten(),
+        named,
     };
     let (sw, created) = widgets
         .run(move |w, actor| w.save_widget(actor, id, &input, &precondition))

@@ -66,7 +66,7 @@ impl WidgetService {
             self.clock.now(),
         );
         self.widgets
-            .save_widget_settings(actor.tenant_id(), &draft, precondition)
+            .save_widget_settings(actor.tenant_id(), &draft, &input.named, precondition)
     }
 
     fn transition(
@@ -99,7 +99,7 @@ mod tests {
     use crate::tenant::Role;
     use crate::testing::builders::*;
     use crate::testing::*;
-    use crate::widget::WidgetStatus;
+    use crate::widget::{NamedSettings, WidgetStatus};
 
     #[test]
     fn saving_passes_a_draft_and_the_precondition_to_the_store() {
@@ -111,13 +111,14 @@ mod tests {
         let stored_site = site.clone();
         widgets
             .expect_save_widget_settings()
-            .withf(|_, draft, precondition| {
+            .withf(|_, draft, named, precondition| {
                 draft.status == WidgetStatus::Draft
                     && draft.settings.welcome_message == "Hello"
+                    && *named == NamedSettings::ALL
                     && *precondition == Precondition::TagIn(vec!["4.2".into()])
             })
             .times(1)
-            .returning(move |_, draft, _| {
+            .returning(move |_, draft, _, _| {
                 Ok((
                     SiteWidget {
                         site: stored_site.clone(),

@@ -6,7 +6,7 @@ use chatdesk_domain::ids::{SiteId, TenantId};
 use chatdesk_domain::ports::{SiteWidget, WidgetRepository};
 use chatdesk_domain::site::Site;
 use chatdesk_domain::version::Precondition;
-use chatdesk_domain::widget::{ChatWidget, WidgetTransition};
+use chatdesk_domain::widget::{ChatWidget, NamedSettings, WidgetTransition};
 use chatdesk_domain::{Entity, Error};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -63,6 +63,7 @@ impl WidgetRepository for Store {
         &self,
         tenant: TenantId,
         draft: &ChatWidget,
+        named: &NamedSettings,
         precondition: &Precondition,
     ) -> Result<(SiteWidget, bool), Error> {
         // What is returned is what a later read gives.
@@ -89,7 +90,8 @@ impl WidgetRepository for Store {
             };
             precondition.check(&widget.entity_tag(&site), Entity::Widget)?;
             let read = widget.version;
-            if widget.change_settings(draft.settings.clone(), draft.updated_at) {
+            let settings = draft.settings.clone().keeping(&widget.settings, *named);
+            if widget.change_settings(settings, draft.updated_at) {
                 let row = WidgetRow::from_domain(&widget, tenant.to_string())?;
                 let updated = diesel::update(
                     chat_widgets::table

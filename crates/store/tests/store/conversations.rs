@@ -11,6 +11,7 @@ use chatdesk_domain::site::Site;
 use chatdesk_domain::tenant::Tenant;
 use chatdesk_domain::testing::builders::{a_widget, t0};
 use chatdesk_domain::version::Precondition;
+use chatdesk_domain::widget::NamedSettings;
 use chatdesk_store::schema::*;
 use chatdesk_store::{connect, DbConnection, Store};
 use chrono::{Duration, NaiveDateTime};
@@ -40,7 +41,7 @@ struct Ids {
 fn widget_of(store: &Store, tenant: &Tenant, site: &Site) -> Ids {
     let widget = a_widget().site_id(site.id).build();
     store
-        .save_widget_settings(tenant.id, &widget, &Precondition::None)
+        .save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
         .expect("stores the widget");
     Ids {
         tenant: tenant.id.to_string(),

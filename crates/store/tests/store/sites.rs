@@ -15,6 +15,7 @@ use chatdesk_domain::site::{MappingStatus, Site, SiteChanges, SiteDomain, Theme}
 use chatdesk_domain::tenant::Plan;
 use chatdesk_domain::testing::builders::{a_content_item, a_tenant, a_widget, t0};
 use chatdesk_domain::version::{Precondition, Version};
+use chatdesk_domain::widget::NamedSettings;
 use chatdesk_domain::{Entity, Error};
 use chatdesk_store::schema::*;
 use chatdesk_store::{connect, DbConnection, Store};
@@ -931,7 +932,7 @@ fn deleting_a_site_deletes_everything_under_it() {
         let mut conn = connect(t.url()).expect("connects");
         for s in [&site, &keep] {
             let widget = a_widget().site_id(s.id).build();
-            t.save_widget_settings(tenant.id, &widget, &Precondition::None)
+            t.save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
                 .expect("widget");
             t.insert_content(&a_content_item().site_id(s.id).build())
                 .expect("content");

@@ -13,7 +13,7 @@ use chatdesk_domain::tenant::Plan;
 use chatdesk_domain::testing::builders::{a_widget, widget_settings};
 use chatdesk_domain::version::{Precondition, Version};
 use chatdesk_domain::widget::{
-    ChatWidget, WidgetPosition, WidgetSettings, WidgetStatus, WidgetTransition,
+    ChatWidget, NamedSettings, WidgetPosition, WidgetSettings, WidgetStatus, WidgetTransition,
 };
 use chatdesk_domain::{Entity, Error};
 use chatdesk_store::connect;
@@ -53,7 +53,7 @@ fn a_widget_is_created_then_its_settings_replaced() {
 
         let widget = a_widget().site_id(site.id).build();
         let saved = t
-            .save_widget_settings(tenant.id, &widget, &Precondition::None)
+            .save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
             .expect("creates");
         assert_eq!(
             saved,
@@ -76,6 +76,7 @@ fn a_widget_is_created_then_its_settings_replaced() {
             .save_widget_settings(
                 tenant.id,
                 &draft(site.id, full_settings(), now),
+                &NamedSettings::ALL,
                 &Precondition::TagIn(vec![widget.entity_tag(&site)]),
             )
             .expect("updates");
@@ -107,6 +108,7 @@ fn a_widget_is_created_then_its_settings_replaced() {
             .save_widget_settings(
                 tenant.id,
                 &draft(site.id, cleared.clone(), now),
+                &NamedSettings::ALL,
                 &Precondition::None,
             )
             .expect("updates");
@@ -136,7 +138,7 @@ fn saving_keeps_one_widget_per_site_and_never_its_status() {
         let (tenant, site) = tenant_and_site(&t);
         let (other_tenant, other_site) = tenant_and_site(&t);
         let first = a_widget().site_id(site.id).build();
-        t.save_widget_settings(tenant.id, &first, &Precondition::None)
+        t.save_widget_settings(tenant.id, &first, &NamedSettings::ALL, &Precondition::None)
             .expect("creates");
         // A value with another id, a status and a publication for the same
         // site changes only the settings of the site's widget.
@@ -147,7 +149,7 @@ fn saving_keeps_one_widget_per_site_and_never_its_status() {
             ..draft(site.id, widget_settings(), later())
         };
         let (saved, created) = t
-            .save_widget_settings(tenant.id, &second, &Precondition::None)
+            .save_widget_settings(tenant.id, &second, &NamedSettings::ALL, &Precondition::None)
             .expect("updates");
         assert!(!created);
         let stored_widget = t.get_widget(site.id).expect("reads").expect("a widget");
@@ -173,7 +175,12 @@ fn saving_keeps_one_widget_per_site_and_never_its_status() {
 
         let theirs = a_widget().site_id(other_site.id).build();
         let (_, created) = t
-            .save_widget_settings(other_tenant.id, &theirs, &Precondition::None)
+            .save_widget_settings(
+                other_tenant.id,
+                &theirs,
+                &NamedSettings::ALL,
+                &Precondition::None,
+            )
             .expect("creates");
         assert!(created);
         assert_eq!(
@@ -191,7 +198,7 @@ fn a_widget_needs_an_existing_site_of_the_tenant() {
         for (owner, site_id) in [(tenant.id, unknown_site()), (other.id, site.id)] {
             let widget = a_widget().site_id(site_id).build();
             assert_eq!(
-                t.save_widget_settings(owner, &widget, &Precondition::None),
+                t.save_widget_settings(owner, &widget, &NamedSettings::ALL, &Precondition::None),
                 Err(Error::NotFound(Entity::Site)),
                 "{}",
                 t.name()
@@ -217,7 +224,7 @@ fn publishing_and_pausing_need_a_mapped_site_and_change_only_the_status() {
         // Unmapped: refused, nothing changes.
         let unmapped = stored_site(&t, tenant.id, "unmapped.example.com");
         let widget = a_widget().site_id(unmapped.id).build();
-        t.save_widget_settings(tenant.id, &widget, &Precondition::None)
+        t.save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
             .expect("creates");
         for transition in [WidgetTransition::Publish, WidgetTransition::Pause] {
             assert_eq!(
@@ -239,7 +246,7 @@ fn publishing_and_pausing_need_a_mapped_site_and_change_only_the_status() {
         );
         let widget = draft(site.id, full_settings(), later());
         let (saved, _) = t
-            .save_widget_settings(tenant.id, &widget, &Precondition::None)
+            .save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
             .expect("creates");
         let widget = saved.widget;
 
@@ -289,6 +296,7 @@ fn publishing_and_pausing_need_a_mapped_site_and_change_only_the_status() {
             .save_widget_settings(
                 tenant.id,
                 &draft(site.id, widget_settings(), now),
+                &NamedSettings::ALL,
                 &Precondition::None,
             )
             .expect("updates");
@@ -311,13 +319,18 @@ fn the_entity_tag_of_a_widget_covers_its_site() {
 
         // No widget yet: no tag can match, and nothing is made.
         assert_eq!(
-            t.save_widget_settings(tenant.id, &widget, &Precondition::TagIn(vec!["1.1".into()])),
+            t.save_widget_settings(
+                tenant.id,
+                &widget,
+                &NamedSettings::ALL,
+                &Precondition::TagIn(vec!["1.1".into()])
+            ),
             Err(Error::PreconditionFailed(Entity::Widget)),
             "{}",
             t.name()
         );
         assert_eq!(t.get_widget(site.id).expect("reads"), None);
-        t.save_widget_settings(tenant.id, &widget, &Precondition::None)
+        t.save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
             .expect("creates");
         let tag = widget.entity_tag(&site);
 
@@ -326,6 +339,7 @@ fn the_entity_tag_of_a_widget_covers_its_site() {
             .save_widget_settings(
                 tenant.id,
                 &draft(site.id, widget.settings.clone(), later()),
+                &NamedSettings::ALL,
                 &Precondition::TagIn(vec![tag.clone()]),
             )
             .expect("saves");
@@ -352,7 +366,12 @@ fn the_entity_tag_of_a_widget_covers_its_site() {
             .expect("updates the site");
         let edit = draft(site.id, full_settings(), later());
         assert_eq!(
-            t.save_widget_settings(tenant.id, &edit, &Precondition::TagIn(vec![tag])),
+            t.save_widget_settings(
+                tenant.id,
+                &edit,
+                &NamedSettings::ALL,
+                &Precondition::TagIn(vec![tag])
+            ),
             Err(Error::PreconditionFailed(Entity::Widget)),
             "{}",
             t.name()
@@ -362,6 +381,7 @@ fn the_entity_tag_of_a_widget_covers_its_site() {
             .save_widget_settings(
                 tenant.id,
                 &edit,
+                &NamedSettings::ALL,
                 &Precondition::TagIn(vec![widget.entity_tag(&site)]),
             )
             .expect("the tag is current");
@@ -389,6 +409,7 @@ fn the_entity_tag_of_a_widget_covers_its_site() {
             t.save_widget_settings(
                 tenant.id,
                 &draft(site.id, widget_settings(), later()),
+                &NamedSettings::ALL,
                 &Precondition::TagIn(vec![before_publish]),
             ),
             Err(Error::PreconditionFailed(Entity::Widget)),
@@ -412,7 +433,7 @@ fn a_settings_save_racing_a_publish_keeps_both() {
         for round in 0..ROUNDS {
             let site = mapped_site(&t, tenant.id, &format!("w{round}.example.com"));
             let widget = a_widget().site_id(site.id).build();
-            t.save_widget_settings(tenant.id, &widget, &Precondition::None)
+            t.save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
                 .expect("creates");
             let settings = WidgetSettings {
                 welcome_message: format!("Round {round}"),
@@ -421,7 +442,14 @@ fn a_settings_save_racing_a_publish_keeps_both() {
             let (save_at, publish_at) = (later(), later());
             let edit = draft(site.id, settings.clone(), save_at);
             let (saved, published) = race(
-                || t.save_widget_settings(tenant.id, &edit, &Precondition::None),
+                || {
+                    t.save_widget_settings(
+                        tenant.id,
+                        &edit,
+                        &NamedSettings::ALL,
+                        &Precondition::None,
+                    )
+                },
                 || t.transition_widget(tenant.id, site.id, WidgetTransition::Publish, publish_at),
             );
             assert!(saved.is_ok(), "{}: {saved:?}", t.name());
@@ -459,7 +487,7 @@ fn a_publish_racing_a_failed_mapping_is_one_serial_order() {
         for round in 0..ROUNDS {
             let site = mapped_site(&t, tenant.id, &format!("m{round}.example.com"));
             let widget = a_widget().site_id(site.id).build();
-            t.save_widget_settings(tenant.id, &widget, &Precondition::None)
+            t.save_widget_settings(tenant.id, &widget, &NamedSettings::ALL, &Precondition::None)
                 .expect("creates");
             let failed = SiteChanges {
                 mapping_status: Some(MappingStatus::Failed),
