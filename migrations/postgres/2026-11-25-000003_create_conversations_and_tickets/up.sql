@@ -89,8 +89,9 @@ CREATE INDEX chat_sessions_ticket_id_idx ON chat_sessions (ticket_id) WHERE tick
 --                                               chat_sessions_site_unvoted_recent_idx
 -- Combined filters use one of them and check the rest in the index.
 -- INCLUDE carries every column a filter or the date window reads
--- (started_at, the vote counters, ticket_id), so the id query above is an
--- index-only scan (no heap visit for rows a filter rejects). They are
+-- (started_at, the vote counters, ticket_id), so the id query above
+-- rejects rows inside the index, with no heap visit for them (and is an
+-- index-only scan where the visibility map allows). They are
 -- already keys or predicates here, or never change (started_at), so
 -- including them costs no HOT update. The wider list columns (preview,
 -- message_count, end_user_id) stay out: the page fetches them for its few
