@@ -35,7 +35,14 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     durations: HistogramVec,
+    /// The last outbox depth read and when: scrapes within
+    /// [`OUTBOX_DEPTH_MAX_AGE`] reuse it, so however often `/metrics` is
+    /// called, the database counts the outbox at most once per interval.
+    outbox_depth: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
+
+/// How long a read outbox depth is reused.
+pub const OUTBOX_DEPTH_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Metrics {
     /// Registers the HTTP metrics in a registry of their own.
@@ -61,10 +68,24 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(durations.clone()))?;
         Ok(Metrics {
+            outbox_depth: std::sync::Mutex::new(None),
             registry,
             requests,
             durations,
         })
+    }
+
+    /// The outbox depth read less than [`OUTBOX_DEPTH_MAX_AGE`] ago.
+    fn recent_outbox_depth(&self) -> Option<u64> {
+        let last = *self.outbox_depth.lock().ok()?;
+        last.filter(|(at, _)| at.elapsed() < OUTBOX_DEPTH_MAX_AGE)
+            .map(|(_, depth)| depth)
+    }
+
+    fn remember_outbox_depth(&self, depth: u64) {
+        if let Ok(mut last) = self.outbox_depth.lock() {
+            *last = Some((std::time::Instant::now(), depth));
+        }
     }
 
     /// Middleware (for `wrap_fn`): counts and times every request passing
@@ -139,14 +160,22 @@ pub async fn scrape(
     let mut families = Vec::new();
     if let Some(storage) = storage {
         families.extend(pool_families(&storage.pool_stats()));
-        let storage = storage.into_inner();
-        let depth = match web::block(move || storage.outbox_depth()).await {
-            Ok(Ok(depth)) => Some(depth),
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "the outbox depth could not be read");
-                None
+        let depth = match metrics.recent_outbox_depth() {
+            Some(depth) => Some(depth),
+            None => {
+                let storage = storage.into_inner();
+                match web::block(move || storage.outbox_depth()).await {
+                    Ok(Ok(depth)) => {
+                        metrics.remember_outbox_depth(depth);
+                        Some(depth)
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, "the outbox depth could not be read");
+                        None
+                    }
+                    Err(_) => None,
+                }
             }
-            Err(_) => None,
         };
         families.extend(outbox_families(depth));
     }
@@ -438,6 +467,33 @@ mod tests {
             (Method::from_bytes(b"PROPFIND").unwrap(), "OTHER"),
         ] {
             assert_eq!(method_label(&method), label);
+        }
+    }
+
+    #[actix_web::test]
+    async fn the_outbox_is_counted_at_most_once_per_interval() {
+        let mut storage = MockObservability::new();
+        storage.expect_pool_stats().returning(pool_stats);
+        storage.expect_outbox_depth().times(1).returning(|| Ok(7));
+        let storage: Arc<dyn Observability> = Arc::new(storage);
+        let metrics = web::Data::new(Metrics::new().unwrap());
+        let config = ApiConfig {
+            observability: Some(storage),
+            ..ApiConfig::default()
+        };
+        let app = http::init_service(
+            App::new()
+                .app_data(metrics)
+                .configure(crate::configure(&config)),
+        )
+        .await;
+        for _ in 0..3 {
+            let res =
+                http::call_service(&app, http::TestRequest::get().uri("/metrics").to_request())
+                    .await;
+            assert_eq!(res.status(), StatusCode::OK);
+            let text = String::from_utf8(http::read_body(res).await.to_vec()).unwrap();
+            assert_eq!(value(&text, "chatdesk_outbox_depth", &[]), Some(7.0));
         }
     }
 }
