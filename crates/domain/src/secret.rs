@@ -150,6 +150,12 @@ fn is_secret_key(key: &str) -> bool {
     SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
 }
 
+/// Whether a URL query key names a secret once percent-decoded, as libpq
+/// decodes it (`pass%77ord` is `password`).
+fn is_secret_query_key(key: &str) -> bool {
+    is_secret_key(&percent_decode(key))
+}
+
 /// A database or SMTP URL with every secret replaced by `***`, fit for logs
 /// and messages:
 /// - the password of a URL's user info (`smtp://user:***@host`) and any
@@ -189,7 +195,7 @@ fn redact_uri(url: &str) -> String {
             let query: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
+                    Some((key, _)) if is_secret_query_key(key) => format!("{key}=***"),
                     _ => pair.to_string(),
                 })
                 .collect();
@@ -267,7 +273,7 @@ fn uri_passwords(url: &str) -> Vec<String> {
     if let Some((_, query)) = after.split_once('?') {
         found.extend(query.split('&').filter_map(|pair| {
             let (key, value) = pair.split_once('=')?;
-            is_secret_key(key).then(|| value.to_string())
+            is_secret_query_key(key).then(|| value.to_string())
         }));
     }
     let decoded: Vec<String> = found.iter().map(|p| percent_decode(p)).collect();
@@ -508,6 +514,15 @@ mod tests {
                 "postgres://db/x?PASSWORD=p%20w",
                 "postgres://db/x?PASSWORD=***",
             ),
+            // Query keys are percent-decoded before matching, as libpq does.
+            (
+                "postgres://db/x?pass%77ord=pw&sslmode=require",
+                "postgres://db/x?pass%77ord=***&sslmode=require",
+            ),
+            (
+                "postgres://db/x?%73slpassword=k3y",
+                "postgres://db/x?%73slpassword=***",
+            ),
             // libpq key=value connection strings.
             (
                 "host=db user=app password=s3cret dbname=chatdesk",
@@ -550,6 +565,7 @@ mod tests {
             "postgresql://app:hunt%65r2@db/x",
             "postgres://db/x?user=app&password=hunter2",
             "postgres://db/x?password=hunt%65r2",
+            "postgres://db/x?pass%77ord=hunter2",
             "smtp://app:hunter2@mail:587?tls=required",
             "smtps://app:hunt%65r2@mail",
             "host=db password=hunter2",
