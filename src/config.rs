@@ -13,8 +13,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything chatdesk reads from its environment.
-#[derive(Debug, Clone)]
+/// Everything chatdesk reads from its environment. Its `Debug` hides the
+/// secrets it holds: the URLs' passwords and the Resend API key.
+#[derive(Clone)]
 pub struct Config {
     /// `DATABASE_URL`: `postgres://…`, `postgresql://…` or `sqlite://PATH`;
     /// unset means `sqlite://./data/chatdesk.sqlite3`.
@@ -35,6 +36,32 @@ pub struct Config {
     /// `HTTP_BODY_TIMEOUT_SECS`: how long a request body may take to
     /// arrive in full before a 408 (default 10 s).
     pub body_timeout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chatdesk_domain::secret::redact_url;
+        let Config {
+            database_url,
+            pool_size,
+            dashboard_origins,
+            smtp_url,
+            resend_api_key,
+            mail_from,
+            workers,
+            body_timeout,
+        } = self;
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(database_url))
+            .field("pool_size", pool_size)
+            .field("dashboard_origins", dashboard_origins)
+            .field("smtp_url", &smtp_url.as_deref().map(redact_url))
+            .field("resend_api_key", &resend_api_key.as_ref().map(|_| "***"))
+            .field("mail_from", mail_from)
+            .field("workers", workers)
+            .field("body_timeout", body_timeout)
+            .finish()
+    }
 }
 
 /// The sender used when `MAIL_FROM` is unset.
@@ -106,5 +133,56 @@ impl Config {
             Some("json") => LogFormat::Json,
             _ => LogFormat::Pretty,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(smtp_url: Option<&str>, resend_api_key: Option<&str>) -> Config {
+        Config {
+            database_url: "postgres://app:db-s3cret@db:5432/chatdesk?sslpassword=k3y-s3cret"
+                .to_string(),
+            pool_size: 10,
+            dashboard_origins: vec!["https://app.example.com".to_string()],
+            smtp_url: smtp_url.map(str::to_string),
+            resend_api_key: resend_api_key.map(str::to_string),
+            mail_from: DEFAULT_MAIL_FROM.to_string(),
+            workers: Some(2),
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let shown = format!(
+            "{:?}",
+            config(
+                Some("smtp://mailer:smtp-s3cret@mail:587?tls=required"),
+                Some("re_api-s3cret")
+            )
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db:5432/chatdesk?sslpassword=***"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("Some(\"smtp://mailer:***@mail:587?tls=required\")"),
+            "{shown}"
+        );
+        assert!(shown.contains("resend_api_key: Some(\"***\")"), "{shown}");
+        // What is not secret stays readable.
+        assert!(shown.contains("pool_size: 10"), "{shown}");
+        assert!(shown.contains("https://app.example.com"), "{shown}");
+        assert!(shown.contains("workers: Some(2)"), "{shown}");
+    }
+
+    #[test]
+    fn debug_shows_unset_secrets_as_none() {
+        let shown = format!("{:?}", config(None, None));
+        assert!(shown.contains("smtp_url: None"), "{shown}");
+        assert!(shown.contains("resend_api_key: None"), "{shown}");
     }
 }
