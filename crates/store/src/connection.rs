@@ -140,9 +140,11 @@ pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection,
         cause: scrub(&cause, database_url),
     };
     match backend_of(database_url)? {
-        Backend::Postgres => PgConnection::establish(database_url.trim_start())
-            .map(DbConnection::Pg)
-            .map_err(|e| connect_error(e.to_string())),
+        Backend::Postgres => {
+            PgConnection::establish(&with_network_timeouts(database_url.trim_start()))
+                .map(DbConnection::Pg)
+                .map_err(|e| connect_error(e.to_string()))
+        }
         Backend::Sqlite => {
             let path = sqlite_path(database_url)?;
             let target = match mode {
@@ -162,6 +164,153 @@ pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection,
             Ok(DbConnection::Sqlite(conn))
         }
     }
+}
+
+/// The libpq parameters that bound how long a connection waits on a
+/// database that stopped answering (its packets dropped, as during a
+/// failover or a network partition), each added to a PostgreSQL URL that
+/// does not set it:
+/// - `connect_timeout=2`: opening a connection gives up after 2 s;
+/// - `keepalives=1`, `keepalives_idle=5`, `keepalives_interval=2`,
+///   `keepalives_count=2`: an idle connection whose peer is gone is found
+///   broken in about 9 s;
+/// - `tcp_user_timeout=3000`: a connection whose sent data stays
+///   unacknowledged for 3 s is broken, so the pool's check-out ping and a
+///   query fail in about that time rather than after the kernel's
+///   retransmissions (minutes).
+pub const NETWORK_TIMEOUTS: [(&str, &str); 6] = [
+    ("connect_timeout", "2"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "5"),
+    ("keepalives_interval", "2"),
+    ("keepalives_count", "2"),
+    ("tcp_user_timeout", "3000"),
+];
+
+/// `url` (a `postgres://…` URL or a libpq key=value string) with each of
+/// [`NETWORK_TIMEOUTS`] it does not set added. What the operator set is
+/// never overridden: a parameter already in the URL (its key
+/// percent-decoded in the URL form, compared without regard to case),
+/// `connect_timeout` when `PGCONNECT_TIMEOUT` is set, and a string naming a
+/// `service` (whose pg_service.conf entry may set them) is left as is.
+pub(crate) fn with_network_timeouts(url: &str) -> String {
+    let connect_timeout_in_env =
+        std::env::var_os("PGCONNECT_TIMEOUT").is_some_and(|v| !v.is_empty());
+    add_network_timeouts(url, connect_timeout_in_env)
+}
+
+fn add_network_timeouts(url: &str, connect_timeout_in_env: bool) -> String {
+    let key_value = is_key_value_conninfo(url);
+    let set = if key_value {
+        conninfo_keys(url)
+    } else {
+        uri_query_keys(url)
+    };
+    let is_set = |key: &str| set.iter().any(|k| k.eq_ignore_ascii_case(key));
+    if is_set("service") {
+        return url.to_string();
+    }
+    let missing: Vec<(&str, &str)> = NETWORK_TIMEOUTS
+        .into_iter()
+        .filter(|(key, _)| !is_set(key))
+        .filter(|(key, _)| !(*key == "connect_timeout" && connect_timeout_in_env))
+        .collect();
+    let mut out = url.trim_end().to_string();
+    for (key, value) in missing {
+        if key_value {
+            out.push(' ');
+        } else if !out.contains('?') {
+            out.push('?');
+        } else if !out.ends_with(['?', '&']) {
+            out.push('&');
+        }
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
+/// The percent-decoded keys of a URL's query (`?a=1&b=2`).
+fn uri_query_keys(url: &str) -> Vec<String> {
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key)))
+        .collect()
+}
+
+/// The keywords of a libpq key=value string: values are single-quoted
+/// (with backslash escapes) or run to the next white space.
+fn conninfo_keys(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut keys = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'=' {
+            i += 1;
+        }
+        if start == i {
+            return keys;
+        }
+        keys.push(text[start..i].to_string());
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'=') {
+            return keys;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let quoted = bytes.get(i) == Some(&b'\'');
+        if quoted {
+            i += 1;
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'\'' if quoted => {
+                    i += 1;
+                    break;
+                }
+                b if !quoted && b.is_ascii_whitespace() => break,
+                _ => i += 1,
+            }
+        }
+    }
+}
+
+/// `%XX` escapes decoded; malformed ones kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], escaped) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Creates the directory of a SQLite file when missing.
@@ -309,6 +458,101 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("mysql://u:***@h/d"), "{message}");
         assert!(!message.contains("pw"), "{message}");
+    }
+
+    const ALL_TIMEOUTS: &str = "connect_timeout=2&keepalives=1&keepalives_idle=5\
+&keepalives_interval=2&keepalives_count=2&tcp_user_timeout=3000";
+
+    #[test]
+    fn network_timeouts_are_added_to_urls() {
+        let table = [
+            (
+                "postgres://u:p@db:5432/chatdesk".to_string(),
+                format!("postgres://u:p@db:5432/chatdesk?{ALL_TIMEOUTS}"),
+            ),
+            (
+                "postgresql://db/x?sslmode=require".to_string(),
+                format!("postgresql://db/x?sslmode=require&{ALL_TIMEOUTS}"),
+            ),
+            (
+                "postgres://db/x?".to_string(),
+                format!("postgres://db/x?{ALL_TIMEOUTS}"),
+            ),
+            (
+                "postgres://db/x?sslmode=require&".to_string(),
+                format!("postgres://db/x?sslmode=require&{ALL_TIMEOUTS}"),
+            ),
+            // What the operator set stays, whatever its case or encoding.
+            (
+                "postgres://db/x?connect_timeout=10&TCP_USER_TIMEOUT=0".to_string(),
+                "postgres://db/x?connect_timeout=10&TCP_USER_TIMEOUT=0&keepalives=1\
+&keepalives_idle=5&keepalives_interval=2&keepalives_count=2"
+                    .to_string(),
+            ),
+            (
+                "postgres://db/x?connect%5Ftimeout=10&keep%61lives=0&keepalives_idle=60\
+&keepalives_interval=10&keepalives_count=5&tcp_user_timeout=0"
+                    .to_string(),
+                "postgres://db/x?connect%5Ftimeout=10&keep%61lives=0&keepalives_idle=60\
+&keepalives_interval=10&keepalives_count=5&tcp_user_timeout=0"
+                    .to_string(),
+            ),
+            // A value that merely contains a key's name does not count.
+            (
+                "postgres://db/x?options=-cconnect_timeout%3D9".to_string(),
+                format!("postgres://db/x?options=-cconnect_timeout%3D9&{ALL_TIMEOUTS}"),
+            ),
+            (
+                "postgres://db/x?service=prod".to_string(),
+                "postgres://db/x?service=prod".to_string(),
+            ),
+        ];
+        for (url, expected) in table {
+            assert_eq!(add_network_timeouts(&url, false), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn network_timeouts_are_added_to_key_value_strings() {
+        let all = ALL_TIMEOUTS.replace('&', " ");
+        let table = [
+            (
+                "host=db user=app dbname=chatdesk".to_string(),
+                format!("host=db user=app dbname=chatdesk {all}"),
+            ),
+            (
+                "host=db dbname=x  ".to_string(),
+                format!("host=db dbname=x {all}"),
+            ),
+            (
+                "host=db connect_timeout = 7 Keepalives_Idle=30 password='a b\\' tcp_user_timeout=1'"
+                    .to_string(),
+                "host=db connect_timeout = 7 Keepalives_Idle=30 password='a b\\' tcp_user_timeout=1' \
+keepalives=1 keepalives_interval=2 keepalives_count=2 tcp_user_timeout=3000"
+                    .to_string(),
+            ),
+            (
+                "host=db service=prod".to_string(),
+                "host=db service=prod".to_string(),
+            ),
+        ];
+        for (url, expected) in table {
+            assert_eq!(add_network_timeouts(&url, false), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn pgconnect_timeout_in_the_environment_is_left_to_libpq() {
+        assert_eq!(
+            add_network_timeouts("postgres://db/x", true),
+            "postgres://db/x?keepalives=1&keepalives_idle=5&keepalives_interval=2\
+&keepalives_count=2&tcp_user_timeout=3000"
+        );
+        assert_eq!(
+            add_network_timeouts("host=db", true),
+            "host=db keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=2 \
+tcp_user_timeout=3000"
+        );
     }
 
     #[test]
