@@ -438,10 +438,15 @@ pub fn at_once<A: Send, B: Send>(
     })
 }
 
+/// The fewest rounds a race test runs, however slow the machine: the time
+/// budget only stops rounds beyond these.
+pub const MIN_ROUNDS: usize = 30;
+
 /// Rounds of a race test: 100 (or `CHATDESK_RACE_ROUNDS`, for a longer
-/// soak), as many as fit in 8 s (80 ms a round when more are asked for);
-/// each round's check is recorded, and [`Rounds::finish`] fails the test
-/// naming every round whose check failed.
+/// soak; never fewer than [`MIN_ROUNDS`]). The first [`MIN_ROUNDS`] always
+/// run; further rounds run while they fit in 8 s (80 ms a round when more
+/// are asked for). Each round's check is recorded, and [`Rounds::finish`]
+/// fails the test naming every round whose check failed.
 pub struct Rounds {
     name: &'static str,
     max: usize,
@@ -456,7 +461,8 @@ impl Rounds {
         let max: usize = std::env::var("CHATDESK_RACE_ROUNDS")
             .ok()
             .and_then(|n| n.parse().ok())
-            .unwrap_or(100);
+            .unwrap_or(100)
+            .max(MIN_ROUNDS);
         let per_round = Duration::from_millis(80);
         let budget =
             (per_round * u32::try_from(max).unwrap_or(u32::MAX)).max(Duration::from_secs(8));
@@ -470,9 +476,12 @@ impl Rounds {
         }
     }
 
-    /// The next round's number, or `None` when the rounds or the time are used up.
+    /// The next round's number, or `None` when the rounds are used up, or
+    /// when at least [`MIN_ROUNDS`] ran and the time is used up.
     pub fn next_round(&mut self) -> Option<usize> {
-        (self.done < self.max && self.started.elapsed() < self.budget).then_some(self.done)
+        let more = self.done < MIN_ROUNDS
+            || (self.done < self.max && self.started.elapsed() < self.budget);
+        more.then_some(self.done)
     }
 
     /// Records the outcome of the round [`Rounds::next_round`] gave.
@@ -484,10 +493,15 @@ impl Rounds {
         self.done += 1;
     }
 
-    /// Fails unless every round held (and at least one ran).
+    /// Fails unless every round held and at least [`MIN_ROUNDS`] ran.
     #[track_caller]
     pub fn finish(self) {
-        assert!(self.done > 0, "{}: no round ran", self.name);
+        assert!(
+            self.done >= MIN_ROUNDS,
+            "{}: only {} rounds ran, at least {MIN_ROUNDS} are required",
+            self.name,
+            self.done
+        );
         assert!(
             self.failures.is_empty(),
             "{}: {} of {} rounds failed:\n{}",
