@@ -420,8 +420,10 @@ fn a_stalled_body_is_answered_408_and_the_connection_closed() {
         "POST /api/v1/sites HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     );
-    stream.write_all(head.as_bytes()).expect("send headers");
+    // Taken before the first byte goes out, so the server's timer cannot
+    // have started earlier even if this thread is descheduled while writing.
     let sent_at = Instant::now();
+    stream.write_all(head.as_bytes()).expect("send headers");
     // 10 of the 100 bytes promised, then nothing.
     stream.write_all(b"{\"domain\":").expect("send 10 bytes");
     let (received, closed) = read_until_closed(&mut stream, Duration::from_secs(8));
@@ -431,6 +433,8 @@ fn a_stalled_body_is_answered_408_and_the_connection_closed() {
         text.starts_with("HTTP/1.1 408"),
         "after {elapsed:?}: {text:?}"
     );
+    // Not before the timeout (the timer starts no earlier than `sent_at`),
+    // and well before the 8 s read deadline: the 408 came from the timeout.
     assert!(
         elapsed >= timeout && elapsed < timeout + Duration::from_secs(4),
         "answered after {elapsed:?}"
