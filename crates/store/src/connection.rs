@@ -141,6 +141,12 @@ pub(crate) fn open(database_url: &str, mode: SqliteOpen) -> Result<DbConnection,
     };
     match backend_of(database_url)? {
         Backend::Postgres => {
+            // libpq would initialise OpenSSL on its first TLS connection,
+            // registering OpenSSL's clean-up to run at exit: a process
+            // exiting while a pool thread is still in a TLS handshake then
+            // crashes in it (seen as segfaults of `chatdesk tenant …`).
+            // Initialised here first, without that clean-up.
+            openssl_sys::init();
             PgConnection::establish(&with_network_timeouts(database_url.trim_start()))
                 .map(DbConnection::Pg)
                 .map_err(|e| connect_error(e.to_string()))
