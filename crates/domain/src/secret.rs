@@ -281,6 +281,23 @@ fn uri_passwords(url: &str) -> Vec<String> {
     found
 }
 
+/// The parameters a PostgreSQL connection string sets, by keyword: the
+/// keys of a libpq key=value string, or the percent-decoded query keys of
+/// a `postgres://` URL (as libpq reads them).
+pub fn conninfo_keys(url: &str) -> Vec<String> {
+    if let Some(conninfo) = conninfo_pairs(url) {
+        return conninfo.pairs.iter().map(|p| p.key.to_string()).collect();
+    }
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key)))
+        .collect()
+}
+
 /// One `keyword=value` of a key=value connection string.
 #[derive(Debug)]
 struct ConninfoPair<'a> {
@@ -630,5 +647,25 @@ mod tests {
             SecretHash::of("abc").to_hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn conninfo_keys_of_both_forms() {
+        let table: [(&str, &[&str]); 5] = [
+            ("postgres://u:p@h/d", &[]),
+            (
+                "postgres://h/d?sslmode=require&connect%5Ftimeout=5",
+                &["sslmode", "connect_timeout"],
+            ),
+            (
+                "host=h password='a b' connect_timeout = 5",
+                &["host", "password", "connect_timeout"],
+            ),
+            ("host=h sslmode", &["host"]),
+            ("", &[]),
+        ];
+        for (url, keys) in table {
+            assert_eq!(conninfo_keys(url), keys, "{url}");
+        }
     }
 }

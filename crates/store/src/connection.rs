@@ -207,11 +207,7 @@ pub(crate) fn with_network_timeouts(url: &str) -> String {
 
 fn add_network_timeouts(url: &str, connect_timeout_in_env: bool) -> String {
     let key_value = is_key_value_conninfo(url);
-    let set = if key_value {
-        conninfo_keys(url)
-    } else {
-        uri_query_keys(url)
-    };
+    let set = chatdesk_domain::secret::conninfo_keys(url);
     let is_set = |key: &str| set.iter().any(|k| k.eq_ignore_ascii_case(key));
     if is_set("service") {
         return url.to_string();
@@ -235,88 +231,6 @@ fn add_network_timeouts(url: &str, connect_timeout_in_env: bool) -> String {
         out.push_str(value);
     }
     out
-}
-
-/// The percent-decoded keys of a URL's query (`?a=1&b=2`).
-fn uri_query_keys(url: &str) -> Vec<String> {
-    let Some((_, query)) = url.split_once('?') else {
-        return Vec::new();
-    };
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| percent_decode(pair.split_once('=').map_or(pair, |(key, _)| key)))
-        .collect()
-}
-
-/// The keywords of a libpq key=value string: values are single-quoted
-/// (with backslash escapes) or run to the next white space.
-fn conninfo_keys(text: &str) -> Vec<String> {
-    let bytes = text.as_bytes();
-    let mut keys = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'=' {
-            i += 1;
-        }
-        if start == i {
-            return keys;
-        }
-        keys.push(text[start..i].to_string());
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if bytes.get(i) != Some(&b'=') {
-            return keys;
-        }
-        i += 1;
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let quoted = bytes.get(i) == Some(&b'\'');
-        if quoted {
-            i += 1;
-        }
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'\'' if quoted => {
-                    i += 1;
-                    break;
-                }
-                b if !quoted && b.is_ascii_whitespace() => break,
-                _ => i += 1,
-            }
-        }
-    }
-}
-
-/// `%XX` escapes decoded; malformed ones kept as written.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], escaped) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Creates the directory of a SQLite file when missing.
