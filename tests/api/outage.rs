@@ -50,6 +50,14 @@ impl ProxyShared {
         let server = TcpStream::connect(&self.upstream)?;
         {
             let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+            // A cut that came while this connection was being made (after
+            // the accept loop saw the proxy up) has already closed the
+            // others: close this one too, under the same lock.
+            if !self.up.load(Ordering::SeqCst) || self.black_hole.load(Ordering::SeqCst) {
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = server.shutdown(Shutdown::Both);
+                return Ok(());
+            }
             open.push(client.try_clone()?);
             open.push(server.try_clone()?);
         }
