@@ -339,14 +339,12 @@ impl<S: Send + Sync + ?Sized + 'static> Dashboard<S> {
             service,
         } = self;
         let span = tracing::Span::current();
-        web::block(move || {
+        run(&tenancy, move |tenancy| {
             let actor = tenancy.authenticate(token.as_deref())?;
             span.record("member_id", tracing::field::display(actor.member.id));
             f(&service, &actor)
         })
         .await
-        .map_err(|_| ApiError::from(Error::Internal("blocking task was cancelled".into())))?
-        .map_err(ApiError::from)
     }
 }
 
