@@ -129,12 +129,27 @@ pub struct ContentItem {
     pub audiences: Vec<Audience>,
     /// Whether the answer generator made it.
     pub generated: bool,
+    /// For an AI-made Flow: the conversation it was made in and the answer
+    /// it holds.
+    pub origin: Option<GeneratedFrom>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// Bumped by every write.
     pub version: crate::version::Version,
+}
+
+/// Where an AI-made Flow came from, and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFrom {
+    /// The session whose question it answers (the visitor it is shown to
+    /// while it is held back under "No users").
+    pub session_id: crate::ids::SessionId,
+    /// The assistant message that points at it.
+    pub message_id: crate::ids::MessageId,
+    /// The model's answer: the Flow's content.
+    pub answer: String,
 }
 
 /// A new content item as a team member sends it.
@@ -228,6 +243,7 @@ impl ContentItem {
                 status,
                 audiences,
                 generated: false,
+                origin: None,
                 created_at: now,
                 updated_at: now,
                 version: crate::version::Version::FIRST,
@@ -243,6 +259,7 @@ impl ContentItem {
         site_id: SiteId,
         name: String,
         description: String,
+        origin: GeneratedFrom,
         now: DateTime<Utc>,
     ) -> ContentItem {
         ContentItem {
@@ -254,6 +271,7 @@ impl ContentItem {
             status: ContentStatus::Published,
             audiences: vec![Audience::no_users()],
             generated: true,
+            origin: Some(origin),
             created_at: now,
             updated_at: now,
             version: crate::version::Version::FIRST,
@@ -460,7 +478,13 @@ mod tests {
     fn retargeting_a_generated_flow() {
         let (id, site) = ids();
         let t0 = Utc::now();
-        let mut flow = ContentItem::generated_flow(id, site, "Export data".into(), "".into(), t0);
+        let origin = GeneratedFrom {
+            session_id: crate::ids::SessionId(uuid::Uuid::now_v7()),
+            message_id: crate::ids::MessageId(uuid::Uuid::now_v7()),
+            answer: "Open Settings, then Export.".into(),
+        };
+        let mut flow =
+            ContentItem::generated_flow(id, site, "Export data".into(), "".into(), origin, t0);
         assert!(flow.generated);
         assert_eq!(flow.status, ContentStatus::Published);
         assert!(flow.is_targeted_at_no_users());

@@ -67,6 +67,9 @@ pub struct ChatSession {
     pub started_at: DateTime<Utc>,
     /// Latest message or vote.
     pub last_active_at: DateTime<Utc>,
+    /// When it stopped being the visitor's current session (it idled
+    /// out); `None` while it is current.
+    pub ended_at: Option<DateTime<Utc>>,
     /// Messages of every role.
     pub message_count: u32,
     /// Questions the visitor asked (for the rate limit).
@@ -212,6 +215,15 @@ pub struct ChatMessage {
     pub tokens_used: Option<u32>,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+}
+
+/// A message with the visitor's vote on it, as a timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// The message.
+    pub message: ChatMessage,
+    /// The vote on it, if any.
+    pub vote: Option<Vote>,
 }
 
 /// The most characters a visitor's question may have.

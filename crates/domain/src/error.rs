@@ -132,6 +132,30 @@ pub enum Error {
     /// The database cannot be reached for now.
     #[error("the database is unavailable; retry shortly")]
     DatabaseUnavailable,
+    /// The widget's gate is closed; the code is the reason.
+    #[error("the chat is not available on this site: {}", .0.as_str())]
+    GateClosed(crate::widget::GateClosed),
+    /// A browser call came from an origin that is not the site's.
+    #[error("this origin is not the site's domain")]
+    OriginNotAllowed,
+    /// A visitor's `externalId` lacks a valid `userHash` on a site that
+    /// verifies identities.
+    #[error("the visitor's identity could not be verified: userHash is missing or wrong")]
+    IdentityNotVerified,
+    /// A session's call came without its session token.
+    #[error("this call needs the session's token in X-Chatdesk-Session")]
+    SessionTokenRequired,
+    /// The session asked as many questions as the widget allows.
+    #[error("this session has asked the {limit} questions it may ask")]
+    RateLimited {
+        /// The widget's questions-per-session limit.
+        limit: u32,
+        /// Seconds until the visitor may start a new session.
+        retry_after_secs: u64,
+    },
+    /// A vote on a message that is not an assistant's.
+    #[error("only assistant messages can be voted on")]
+    NotAnAssistantMessage,
     /// Storage or another adapter failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -158,6 +182,12 @@ impl Error {
             Error::SiteExists => "SITE_EXISTS",
             Error::PreconditionFailed(_) => "PRECONDITION_FAILED",
             Error::DatabaseUnavailable => "DATABASE_UNAVAILABLE",
+            Error::GateClosed(reason) => reason.as_str(),
+            Error::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
+            Error::IdentityNotVerified => "IDENTITY_NOT_VERIFIED",
+            Error::SessionTokenRequired => "SESSION_TOKEN_REQUIRED",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::NotAnAssistantMessage => "NOT_AN_ASSISTANT_MESSAGE",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -166,8 +196,15 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Validation(_) => ErrorKind::Validation,
-            Error::MissingCredentials | Error::InvalidCredentials => ErrorKind::Unauthorized,
-            Error::RoleTooWeak { .. } => ErrorKind::Forbidden,
+            Error::NotAnAssistantMessage => ErrorKind::Validation,
+            Error::MissingCredentials
+            | Error::InvalidCredentials
+            | Error::IdentityNotVerified
+            | Error::SessionTokenRequired => ErrorKind::Unauthorized,
+            Error::RoleTooWeak { .. } | Error::GateClosed(_) | Error::OriginNotAllowed => {
+                ErrorKind::Forbidden
+            }
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::PlanLimit { .. }
             | Error::LastOwner

@@ -24,6 +24,7 @@ pub mod testing;
 pub mod text;
 pub mod ticket;
 pub mod version;
+pub mod visitor;
 pub mod widget;
 
 pub use error::{Entity, Error, ErrorKind, FieldError};

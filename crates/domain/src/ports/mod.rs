@@ -332,3 +332,14 @@ pub trait Mailer: Send + Sync {
     /// Sends one email; an `Err` says why and whether to retry.
     fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError>;
 }
+
+mod model;
+mod visitor;
+
+pub use model::{
+    AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
+};
+pub use visitor::{
+    AskContext, ConfigChange, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession,
+    OpenedSession, VisitorRepository, VoteOutcome,
+};
