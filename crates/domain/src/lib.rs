@@ -6,6 +6,7 @@
 //! port and builders for every entity.
 #![warn(missing_docs)]
 
+pub mod answer;
 mod closed_enum;
 pub mod content;
 pub mod conversation;
