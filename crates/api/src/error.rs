@@ -45,6 +45,9 @@ pub struct ApiError {
     code: &'static str,
     detail: String,
     errors: Option<Vec<ProblemField>>,
+    /// Seconds for `Retry-After` (429; a 503 always carries
+    /// [`RETRY_AFTER_UNAVAILABLE_SECS`]).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -55,6 +58,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: None,
+            retry_after: None,
         }
     }
 
@@ -78,6 +82,7 @@ impl ApiError {
                     })
                     .collect(),
             ),
+            retry_after: None,
         }
     }
 
@@ -133,6 +138,9 @@ impl ResponseError for ApiError {
                 RETRY_AFTER_UNAVAILABLE_SECS.to_string(),
             ));
         }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         response.json(self.problem())
     }
 }
@@ -152,6 +160,19 @@ impl From<Error> for ApiError {
         };
         match err {
             Error::Validation(errors) => ApiError::validation(errors),
+            Error::RateLimited {
+                retry_after_secs, ..
+            } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(status, err.code(), sentence(&err.to_string()))
+            },
+            Error::NotAnAssistantMessage => ApiError {
+                errors: Some(vec![ProblemField {
+                    field: "messageId".into(),
+                    message: "is not an assistant message".into(),
+                }]),
+                ..ApiError::new(status, err.code(), sentence(&err.to_string()))
+            },
             Error::Internal(cause) => {
                 // The cause is for operators, not clients.
                 tracing::error!(%cause, "internal error");

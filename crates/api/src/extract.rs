@@ -30,6 +30,11 @@ pub const DASHBOARD_BODY_LIMIT: usize = 256 * 1024;
 /// sets [`BodyTimeout`]. (actix-web bounds the headers itself, at 5 s.)
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// App data: the body limit of the routes it is set on, for the 413's
+/// message (the app's `PayloadConfig` enforces it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
 /// App data: how long [`JsonBody`] waits for the whole body before
 /// answering 408 `REQUEST_TIMEOUT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +76,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let timeout = req
             .app_data::<BodyTimeout>()
             .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(DASHBOARD_BODY_LIMIT, |l| l.0);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !content_type_ok {
@@ -86,20 +94,17 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             let bytes = actix_web::rt::time::timeout(timeout, body)
                 .await
                 .map_err(|_| body_timed_out(timeout))?
-                .map_err(body_error)?;
+                .map_err(|e| body_error(e, limit))?;
             parse_json(&bytes).map(JsonBody)
         })
     }
 }
 
-fn too_large() -> ApiError {
+fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
-        format!(
-            "The body is larger than {} KiB.",
-            DASHBOARD_BODY_LIMIT / 1024
-        ),
+        format!("The body is larger than {} KiB.", limit / 1024),
     )
 }
 
@@ -111,13 +116,13 @@ fn body_timed_out(timeout: Duration) -> ApiError {
     )
 }
 
-fn body_error(err: actix_web::Error) -> ApiError {
+fn body_error(err: actix_web::Error, limit: usize) -> ApiError {
     match err.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => too_large(),
+        Some(PayloadError::Overflow) => too_large(limit),
         _ => {
             let status = err.as_response_error().status_code();
             if status == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-                too_large()
+                too_large(limit)
             } else {
                 ApiError::malformed("MALFORMED_BODY", "The body could not be read.")
             }

@@ -8,6 +8,7 @@ pub mod etag;
 pub mod extract;
 pub mod metrics;
 pub mod routes;
+pub mod sdk;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -17,9 +18,13 @@ use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
+use chatdesk_domain::ids::SiteId;
 use chatdesk_domain::observability::Observability;
 use chatdesk_domain::ports::Readiness;
-use chatdesk_domain::services::{ContentService, SiteService, TenancyService, WidgetService};
+use chatdesk_domain::services::{
+    ContentService, SiteService, TenancyService, VisitorService, WidgetService,
+};
+use sdk::cache::SdkCaches;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 pub use error::ApiError;
@@ -39,6 +44,9 @@ pub struct ApiConfig {
     /// The storage figures `GET /metrics` reports (pool, outbox depth);
     /// without them it reports the HTTP metrics only.
     pub observability: Option<Arc<dyn Observability>>,
+    /// The SDK's in-process caches; the binary also hands them the store's
+    /// change reports.
+    pub sdk_caches: Arc<SdkCaches>,
 }
 
 fn dashboard_cors(origins: &[String]) -> Cors {
@@ -140,7 +148,41 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
             routes::openapi::API_REFERENCE_PATH,
         ))
         .service(
+            web::scope("/api/v1/sdk")
+                .app_data(web::PayloadConfig::new(sdk::SDK_BODY_LIMIT))
+                .app_data(extract::BodyLimit(sdk::SDK_BODY_LIMIT))
+                .wrap(actix_web::middleware::from_fn(sdk::cors::sdk_cors))
+                .configure(routes::sdk_routes),
+        )
+        .service(
             web::scope("/api/v1")
+                .wrap_fn(|req, srv| {
+                    // A change to a site (or its key, mapping, widget, …)
+                    // drops this replica's cached SDK config before the
+                    // member sees the answer.
+                    let mutating = !matches!(
+                        *req.method(),
+                        actix_web::http::Method::GET
+                            | actix_web::http::Method::HEAD
+                            | actix_web::http::Method::OPTIONS
+                    );
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        if mutating && res.status().is_success() {
+                            let site = res
+                                .request()
+                                .match_info()
+                                .get("siteId")
+                                .and_then(|s| s.parse::<SiteId>().ok());
+                            let caches = res.request().app_data::<web::Data<SdkCaches>>();
+                            if let (Some(site), Some(caches)) = (site, caches) {
+                                caches.site_changed(site);
+                            }
+                        }
+                        Ok(res)
+                    }
+                })
                 .wrap(dashboard_cors(&config.dashboard_origins))
                 .wrap_fn(|req, srv| {
                     let fut = srv.call(req);
@@ -170,6 +212,8 @@ pub struct Services {
     pub widgets: WidgetService,
     /// The content library.
     pub content: ContentService,
+    /// The widget SDK.
+    pub visitors: VisitorService,
     /// The database probe of `/readyz`.
     pub readiness: Arc<dyn Readiness>,
 }
@@ -181,6 +225,7 @@ struct AppData {
     sites: web::Data<SiteService>,
     widgets: web::Data<WidgetService>,
     content: web::Data<ContentService>,
+    visitors: web::Data<VisitorService>,
     readiness: web::Data<dyn Readiness>,
 }
 
@@ -191,6 +236,7 @@ impl AppData {
             sites: web::Data::new(services.sites),
             widgets: web::Data::new(services.widgets),
             content: web::Data::new(services.content),
+            visitors: web::Data::new(services.visitors),
             readiness: web::Data::from(services.readiness),
         }
     }
@@ -207,6 +253,7 @@ pub fn serve(
     let body_timeout =
         extract::BodyTimeout(config.body_timeout.unwrap_or(extract::DEFAULT_BODY_TIMEOUT));
     let metrics = web::Data::new(metrics::Metrics::new().map_err(std::io::Error::other)?);
+    let caches = web::Data::from(config.sdk_caches.clone());
     let server = HttpServer::new(move || {
         let data = data.clone();
         let tracked = metrics.clone();
@@ -215,6 +262,8 @@ pub fn serve(
             .app_data(data.sites)
             .app_data(data.widgets)
             .app_data(data.content)
+            .app_data(data.visitors)
+            .app_data(caches.clone())
             .app_data(data.readiness)
             .app_data(metrics.clone())
             .app_data(web::PayloadConfig::new(extract::DASHBOARD_BODY_LIMIT))

@@ -45,6 +45,9 @@ macro_rules! enum_schema {
     };
 }
 
+// After the macro: the SDK's shapes use it.
+pub mod sdk;
+
 enum_schema!(PlanSchema, Plan, "A tenant's plan.");
 enum_schema!(
     RoleSchema,

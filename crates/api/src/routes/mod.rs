@@ -13,6 +13,7 @@ pub mod health;
 pub mod me;
 pub mod members;
 pub mod openapi;
+pub mod sdk;
 pub mod sites;
 pub mod widget;
 
@@ -121,5 +122,26 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 (M::GET, web::to(content::get)),
                 (M::PATCH, web::to(content::patch)),
             ],
+        ));
+}
+
+/// The widget SDK API under `/api/v1/sdk`.
+pub fn sdk_routes(cfg: &mut web::ServiceConfig) {
+    use Method as M;
+    cfg.service(resource("/chat/config", [(M::GET, web::to(sdk::config))]))
+        .service(resource(
+            "/chat/sessions",
+            [(M::POST, web::to(sdk::open_session))],
+        ))
+        .service(resource(
+            "/chat/sessions/{sessionId}/messages",
+            [
+                (M::GET, web::to(sdk::list_messages)),
+                (M::POST, web::to(sdk::ask)),
+            ],
+        ))
+        .service(resource(
+            "/chat/messages/{messageId}/feedback",
+            [(M::PUT, web::to(sdk::vote))],
         ));
 }

@@ -4,11 +4,11 @@ use actix_web::HttpResponse;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{content, health, me, members, sites, widget};
+use crate::routes::{content, health, me, members, sdk, sites, widget};
 
 struct BearerAuth;
 
@@ -23,6 +23,13 @@ impl Modify for BearerAuth {
                     .description(Some("A member's dashboard token, `cd_pat_…`"))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "siteKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Chatdesk-Site-Key",
+                "The site's API key, `cd_live_…`, as embedded in the widget",
+            ))),
         );
     }
 }
@@ -113,7 +120,12 @@ fn database_unavailable() -> Response {
 
 impl Modify for CommonProblems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let body_limit = if path.starts_with("/api/v1/sdk/") {
+                "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB"
+            } else {
+                "`PAYLOAD_TOO_LARGE`: the body is over 256 KiB"
+            };
             let ops = [
                 &mut item.get,
                 &mut item.post,
@@ -126,7 +138,7 @@ impl Modify for CommonProblems {
                     add_problem(
                         op,
                         "401",
-                        "`MISSING_CREDENTIALS` or `INVALID_CREDENTIALS`: no valid member token",
+                        "`MISSING_CREDENTIALS` or `INVALID_CREDENTIALS`: no valid credentials (member token or site key)",
                     );
                     op.responses
                         .responses
@@ -138,7 +150,7 @@ impl Modify for CommonProblems {
                 });
                 if op.request_body.is_some() {
                     add_problem(op, "400", "`MALFORMED_JSON`: the body is not JSON");
-                    add_problem(op, "413", "`PAYLOAD_TOO_LARGE`: the body is over 256 KiB");
+                    add_problem(op, "413", body_limit);
                     add_problem(
                         op,
                         "408",
@@ -197,6 +209,11 @@ impl Modify for CommonProblems {
         content::create,
         content::get,
         content::patch,
+        sdk::config,
+        sdk::open_session,
+        sdk::list_messages,
+        sdk::ask,
+        sdk::vote,
         openapi_json,
     ),
     tags(
@@ -205,6 +222,7 @@ impl Modify for CommonProblems {
         (name = "sites", description = "Sites, API keys, mapping, identity verification"),
         (name = "widget", description = "The chat widget Builder"),
         (name = "content", description = "Flows and Tooltips"),
+        (name = "sdk", description = "The widget SDK: config, sessions, questions, votes. Authenticated by the site key; browser calls must come from the site's domain (CORS is answered for those origins only)"),
     )
 )]
 pub struct ApiDoc;

@@ -20,7 +20,7 @@ pub struct GenerationRequest {
 }
 
 /// A Flow as the model drafted it, before the domain checks it
-/// ([`crate::answer::generated_guide`] is where it is cleaned).
+/// ([`crate::services::clean_guide`] is where it is cleaned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedGuide {
     /// The Flow's name.

@@ -11,11 +11,16 @@
 mod content;
 mod sites;
 mod tenancy;
+mod visitor;
 mod widget;
 
 pub use content::ContentService;
 pub use sites::SiteService;
 pub use tenancy::{CreatedTenant, TenancyService};
+pub use visitor::{
+    clean_guide, Answered, RankerChoice, VisitorService, Voted, GENERATED_ANSWER_MAX,
+    GENERATION_FAILED_NOTICE, NO_MODEL_NOTICE,
+};
 pub use widget::WidgetService;
 
 use crate::ports::IdGenerator;

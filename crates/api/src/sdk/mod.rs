@@ -1,0 +1,180 @@
+//! The widget SDK's plumbing: the site key, the browser's origin and the
+//! session token of a request ([`Sdk`]), the per-key gate cache
+//! ([`cache`]) and the SDK's CORS policy ([`cors`]).
+
+pub mod cache;
+pub mod cors;
+
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use chatdesk_domain::secret::SecretHash;
+use chatdesk_domain::services::VisitorService;
+use chatdesk_domain::visitor::SiteGate;
+use chatdesk_domain::Error;
+
+use crate::dto::sdk::ConfigView;
+use crate::error::ApiError;
+use cache::{Cached, CachedGate, SdkCaches};
+
+/// The header carrying the site's API key.
+pub const SITE_KEY_HEADER: &str = "x-chatdesk-site-key";
+/// The header carrying a session's token.
+pub const SESSION_HEADER: &str = "x-chatdesk-session";
+/// The most bytes an SDK request body may have.
+pub const SDK_BODY_LIMIT: usize = 64 * 1024;
+
+/// An SDK request: its site key, `Origin` and session token, with the
+/// visitor service and the caches.
+pub struct Sdk {
+    key: Option<SecretHash>,
+    origin: Option<String>,
+    session_token: Option<String>,
+    service: web::Data<VisitorService>,
+    caches: web::Data<SdkCaches>,
+}
+
+impl FromRequest for Sdk {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let state =
+            |what: &str| ApiError::from(Error::Internal(format!("app state missing: {what}")));
+        std::future::ready(
+            match (
+                req.app_data::<web::Data<VisitorService>>(),
+                req.app_data::<web::Data<SdkCaches>>(),
+            ) {
+                (Some(service), Some(caches)) => Ok(Sdk {
+                    key: header(SITE_KEY_HEADER).map(SecretHash::of),
+                    origin: header(header::ORIGIN.as_str()).map(str::to_string),
+                    session_token: header(SESSION_HEADER).map(str::to_string),
+                    service: service.clone(),
+                    caches: caches.clone(),
+                }),
+                (None, _) => Err(state("VisitorService")),
+                (_, None) => Err(state("SdkCaches")),
+            },
+        )
+    }
+}
+
+/// Loads a key's gate from the store and caches it (with its config body).
+fn load(
+    service: &VisitorService,
+    caches: &SdkCaches,
+    key: &SecretHash,
+) -> Result<Arc<CachedGate>, Error> {
+    let epoch = caches.epoch();
+    let found = service.gate(key)?.map(|gate| {
+        Arc::new(CachedGate {
+            config_body: ConfigView::body(&gate),
+            gate,
+        })
+    });
+    caches.store_key(key.clone(), found.clone(), epoch);
+    found.ok_or(Error::InvalidCredentials)
+}
+
+/// What a use case run by [`Sdk::run`] is given.
+pub struct SdkCall<'a> {
+    /// The visitor service.
+    pub service: &'a VisitorService,
+    /// The site's gate.
+    pub gate: &'a SiteGate,
+    /// The hash of the request's site key.
+    pub key: &'a SecretHash,
+    /// The request's session token, if any.
+    pub session_token: Option<&'a str>,
+}
+
+impl Sdk {
+    fn key(&self) -> Result<&SecretHash, ApiError> {
+        self.key
+            .as_ref()
+            .ok_or_else(|| ApiError::from(Error::MissingCredentials))
+    }
+
+    /// The key's cached gate, if cached: `Err` for a key known to be
+    /// unknown.
+    fn cached(&self) -> Result<Option<Arc<CachedGate>>, ApiError> {
+        match self.caches.key(self.key()?) {
+            Some(Cached::Known(gate)) => Ok(Some(gate)),
+            Some(Cached::Unknown) => Err(Error::InvalidCredentials.into()),
+            None => Ok(None),
+        }
+    }
+
+    /// The key's gate with its config body, checked against the request's
+    /// origin: from the cache with no blocking-pool hop, else loaded in one.
+    pub async fn gate(&self) -> Result<Arc<CachedGate>, ApiError> {
+        let gate = match self.cached()? {
+            Some(gate) => gate,
+            None => {
+                let (service, caches, key) = (
+                    self.service.clone(),
+                    self.caches.clone(),
+                    self.key()?.clone(),
+                );
+                web::block(move || load(&service, &caches, &key))
+                    .await
+                    .map_err(|_| {
+                        ApiError::from(Error::Internal("blocking task was cancelled".into()))
+                    })??
+            }
+        };
+        gate.gate.admits_origin(self.origin.as_deref())?;
+        Ok(gate)
+    }
+
+    /// Runs a use case on the key's gate in one blocking-pool hop (the
+    /// gate is loaded in the same hop when it is not cached). The origin
+    /// is checked first.
+    pub async fn run<T, F>(self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(SdkCall<'_>) -> Result<T, Error> + Send + 'static,
+    {
+        let cached = self.cached()?;
+        if let Some(gate) = &cached {
+            gate.gate.admits_origin(self.origin.as_deref())?;
+        }
+        let key = self.key()?.clone();
+        let Sdk {
+            origin,
+            session_token,
+            service,
+            caches,
+            ..
+        } = self;
+        web::block(move || {
+            let gate = match cached {
+                Some(gate) => gate,
+                None => {
+                    let gate = load(&service, &caches, &key)?;
+                    gate.gate.admits_origin(origin.as_deref())?;
+                    gate
+                }
+            };
+            f(SdkCall {
+                service: &service,
+                gate: &gate.gate,
+                key: &key,
+                session_token: session_token.as_deref(),
+            })
+        })
+        .await
+        .map_err(|_| ApiError::from(Error::Internal("blocking task was cancelled".into())))?
+        .map_err(ApiError::from)
+    }
+}
