@@ -32,8 +32,9 @@
 pub use crate::observability::MockObservability;
 #[cfg(feature = "testing")]
 pub use crate::ports::{
-    MockClock, MockContentRepository, MockIdGenerator, MockMailer, MockMemberRepository,
-    MockReadiness, MockSiteRepository, MockTenantRepository, MockWidgetRepository,
+    MockAnswerModel, MockClock, MockContentRepository, MockIdGenerator, MockMailer,
+    MockMemberRepository, MockReadiness, MockSiteRepository, MockTenantRepository,
+    MockVisitorRepository, MockWidgetRepository,
 };
 
 #[cfg(feature = "testing")]

@@ -336,6 +336,11 @@ pub trait Mailer: Send + Sync {
 mod model;
 mod visitor;
 
+#[cfg(feature = "testing")]
+pub use model::MockAnswerModel;
+#[cfg(feature = "testing")]
+pub use visitor::MockVisitorRepository;
+
 pub use model::{
     AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
 };
