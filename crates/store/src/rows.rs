@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use chatdesk_domain::content::{Audience, ContentItem};
+use chatdesk_domain::content::{Audience, ContentItem, GeneratedFrom};
 use chatdesk_domain::email::Email;
 use chatdesk_domain::secret::SecretHash;
 use chatdesk_domain::site::{Site, SiteChanges, SiteDomain, Theme};
@@ -395,6 +395,9 @@ pub(crate) struct ContentRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub version: i64,
+    pub answer: Option<String>,
+    pub source_session_id: Option<String>,
+    pub source_message_id: Option<String>,
 }
 
 /// A list of audiences as stored: a compact JSON array of names.
@@ -416,11 +419,30 @@ impl ContentRow {
             created_at: to_db_time(item.created_at),
             updated_at: to_db_time(item.updated_at),
             version: item.version.0,
+            answer: item.origin.as_ref().map(|o| o.answer.clone()),
+            source_session_id: item.origin.as_ref().map(|o| o.session_id.to_string()),
+            source_message_id: item.origin.as_ref().map(|o| o.message_id.to_string()),
         })
+    }
+
+    /// The item's origin: all three columns set. Once the session it came
+    /// from is gone (`source_session_id` is `ON DELETE SET NULL`), the item
+    /// no longer has one the domain can name, and reads as having none.
+    fn origin(&self) -> Result<Option<GeneratedFrom>, StoreError> {
+        const T: &str = "content_items";
+        match (&self.answer, &self.source_session_id, &self.source_message_id) {
+            (Some(answer), Some(session), Some(message)) => Ok(Some(GeneratedFrom {
+                session_id: read_id(T, "source_session_id", session)?,
+                message_id: read_id(T, "source_message_id", message)?,
+                answer: answer.clone(),
+            })),
+            _ => Ok(None),
+        }
     }
 
     pub(crate) fn into_domain(self) -> Result<ContentItem, StoreError> {
         const T: &str = "content_items";
+        let origin = self.origin()?;
         Ok(ContentItem {
             id: read_id(T, "id", &self.id)?,
             site_id: read_id(T, "site_id", &self.site_id)?,
@@ -434,6 +456,7 @@ impl ContentRow {
                 serde_json::from_str::<Vec<Audience>>(&self.audiences),
             )?,
             generated: self.generated,
+            origin,
             created_at: from_db_time(self.created_at),
             updated_at: from_db_time(self.updated_at),
             version: Version(self.version),

@@ -38,6 +38,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        content_version -> BigInt,
     }
 }
 
@@ -74,6 +75,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> BigInt,
+        answer -> Nullable<Text>,
+        source_session_id -> Nullable<Text>,
+        source_message_id -> Nullable<Text>,
     }
 }
 
@@ -106,6 +110,15 @@ diesel::table! {
         down_votes -> Integer,
         ticket_id -> Nullable<Text>,
         preview -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    chat_session_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        site_id -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -175,6 +188,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    config_changes (seq) {
+        seq -> BigInt,
+        site_id -> Nullable<Text>,
+        tenant_id -> Nullable<Text>,
+        changed_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(tenant_members -> tenants (tenant_id));
 diesel::joinable!(sites -> tenants (tenant_id));
 diesel::joinable!(chat_widgets -> sites (site_id));
@@ -183,6 +205,7 @@ diesel::joinable!(end_users -> sites (site_id));
 diesel::joinable!(chat_sessions -> sites (site_id));
 diesel::joinable!(chat_sessions -> chat_widgets (widget_id));
 diesel::joinable!(chat_sessions -> end_users (end_user_id));
+diesel::joinable!(chat_session_tokens -> chat_sessions (session_id));
 diesel::joinable!(chat_messages -> chat_sessions (session_id));
 diesel::joinable!(chat_feedback -> chat_messages (message_id));
 diesel::joinable!(support_tickets -> chat_sessions (session_id));
@@ -196,8 +219,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     content_items,
     end_users,
     chat_sessions,
+    chat_session_tokens,
     chat_messages,
     chat_feedback,
     support_tickets,
     email_outbox,
+    config_changes,
 );

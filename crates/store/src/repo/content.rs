@@ -13,21 +13,28 @@ use diesel::sql_types::{Bool, Text};
 use super::{convert, overfetch, violates_foreign_key, Failure};
 use crate::connection::{write_transaction, Backend, DbConnection};
 use crate::rows::{as_stored, audiences_json, to_db_time, ContentRow};
-use crate::schema::content_items;
+use crate::schema::{content_items, sites};
 use crate::{Store, StoreError};
 
 impl ContentRepository for Store {
     fn insert_content(&self, item: &ContentItem) -> Result<(), Error> {
         let row = ContentRow::from_domain(item)?;
         let mut conn = self.conn()?;
-        match diesel::insert_into(content_items::table)
-            .values(&row)
-            .execute(&mut conn)
-        {
-            Ok(_) => Ok(()),
-            Err(e) if violates_foreign_key(&e) => Err(Error::NotFound(Entity::Site)),
-            Err(e) => Err(StoreError::Query(e).into()),
-        }
+        write_transaction(&mut conn, |conn| -> Result<(), Failure> {
+            match diesel::insert_into(content_items::table)
+                .values(&row)
+                .execute(conn)
+            {
+                Ok(_) => {}
+                Err(e) if violates_foreign_key(&e) => {
+                    return Err(Error::NotFound(Entity::Site).into())
+                }
+                Err(e) => return Err(e.into()),
+            }
+            bump_content_version(conn, &row.site_id)?;
+            Ok(())
+        })?;
+        Ok(())
     }
 
     fn list_content(
@@ -126,11 +133,22 @@ impl ContentRepository for Store {
                     // The row is locked, so its version cannot have moved.
                     return Err(Error::PreconditionFailed(Entity::Content).into());
                 }
+                bump_content_version(conn, &site.to_string())?;
             }
             Ok(item)
         })?;
         Ok(item)
     }
+}
+
+/// Moves the site's `content_version` on, in the transaction that changes
+/// its content library, so an in-process index of the library built from
+/// an older version knows it is stale:
+/// `UPDATE sites SET content_version = content_version + 1 WHERE id = $1`.
+pub(super) fn bump_content_version(conn: &mut DbConnection, site: &str) -> QueryResult<usize> {
+    diesel::update(sites::table.find(site.to_string()))
+        .set(sites::content_version.eq(sites::content_version + 1))
+        .execute(conn)
 }
 
 /// Reads an item of a site inside a write transaction, locking its row on

@@ -2,9 +2,9 @@
 //! audiences, entity tags, racing patches, isolation, filters, pages.
 
 use chatdesk_domain::content::{
-    Audience, ContentFilter, ContentItem, ContentKind, ContentPatch, ContentStatus,
+    Audience, ContentFilter, ContentItem, ContentKind, ContentPatch, ContentStatus, GeneratedFrom,
 };
-use chatdesk_domain::ids::{ContentId, SiteId};
+use chatdesk_domain::ids::{ContentId, MessageId, SessionId, SiteId};
 use chatdesk_domain::ports::{ContentRepository, PageRequest};
 use chatdesk_domain::testing::builders::a_content_item;
 use chatdesk_domain::version::{Precondition, Version};
@@ -61,13 +61,23 @@ fn walk(store: &Store, site: SiteId, filter: &ContentFilter, limit: u32) -> Vec<
 fn content_round_trips_and_updates() {
     for t in stores() {
         let (_, site) = tenant_and_site(&t);
-        let flow = ContentItem::generated_flow(
-            ContentId(Uuid::now_v7()),
-            site.id,
-            "Export your data".into(),
-            "Drafted by the assistant".into(),
-            Utc::now().trunc_subsecs(6),
-        );
+        // An origin names a stored session and message; its round trip
+        // is tested with the visitor's side (visitor.rs).
+        let flow = ContentItem {
+            origin: None,
+            ..ContentItem::generated_flow(
+                ContentId(Uuid::now_v7()),
+                site.id,
+                "Export your data".into(),
+                "Drafted by the assistant".into(),
+                GeneratedFrom {
+                    session_id: SessionId(Uuid::now_v7()),
+                    message_id: MessageId(Uuid::now_v7()),
+                    answer: "Open Settings, then Export.".into(),
+                },
+                Utc::now().trunc_subsecs(6),
+            )
+        };
         t.insert_content(&flow).expect("inserts");
         assert_eq!(
             t.get_content(site.id, flow.id).expect("reads"),

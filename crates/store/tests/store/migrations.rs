@@ -90,6 +90,10 @@ fn schema_columns() -> Columns {
             chat_sessions::table.select(chat_sessions::all_columns),
         ),
         pairs(
+            "chat_session_tokens",
+            chat_session_tokens::table.select(chat_session_tokens::all_columns),
+        ),
+        pairs(
             "chat_messages",
             chat_messages::table.select(chat_messages::all_columns),
         ),
@@ -105,6 +109,10 @@ fn schema_columns() -> Columns {
             "email_outbox",
             email_outbox::table.select(email_outbox::all_columns),
         ),
+        pairs(
+            "config_changes",
+            config_changes::table.select(config_changes::all_columns),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -116,7 +124,7 @@ fn migrations_apply_once_and_are_idempotent() {
     for db in all_backends() {
         let store = Store::open(db.url(), 2).expect("opens");
         let expected = migration_names(store.backend());
-        assert_eq!(expected.len(), 3);
+        assert_eq!(expected.len(), 4);
         let applied = store.run_migrations().expect("migrates");
         assert_eq!(applied, expected, "{}", store.backend().name());
         assert!(
@@ -149,13 +157,13 @@ fn migrations_revert_and_reapply() {
                 .map(|v| v.len()),
         }
         .expect("reverts");
-        assert_eq!(reverted, 3, "{}", t.name());
+        assert_eq!(reverted, 4, "{}", t.name());
         assert!(
             columns_of(t.url()).is_empty(),
             "{}: down.sql drops every table",
             t.name()
         );
-        assert_eq!(t.run_migrations().expect("reapplies").len(), 3);
+        assert_eq!(t.run_migrations().expect("reapplies").len(), 4);
         assert_eq!(columns_of(t.url()), schema_columns(), "{}", t.name());
     }
 }
@@ -169,7 +177,7 @@ fn every_backend_has_the_tables_and_columns_of_the_schema() {
             .map(|(t, _)| t.as_str())
             .collect::<BTreeSet<_>>()
             .len(),
-        11
+        13
     );
     let mut per_backend = Vec::new();
     for t in stores() {
@@ -333,6 +341,6 @@ fn replicas_migrating_together_on_postgres_take_turns() {
     // Exactly one replica applied the migrations; the others found none pending.
     let mut sizes: Vec<usize> = applied.iter().map(Vec::len).collect();
     sizes.sort_unstable();
-    assert_eq!(sizes, [0, 0, 0, 3]);
+    assert_eq!(sizes, [0, 0, 0, 4]);
     assert_eq!(columns_of(db.url()), schema_columns());
 }
