@@ -36,6 +36,72 @@ pub struct Config {
     /// `HTTP_BODY_TIMEOUT_SECS`: how long a request body may take to
     /// arrive in full before a 408 (default 10 s).
     pub body_timeout: Duration,
+    /// The model, when `LLM_BASE_URL` is set; else nothing is generated.
+    pub llm: Option<LlmSettings>,
+}
+
+/// The OpenAI-compatible model's settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LlmSettings {
+    /// `LLM_BASE_URL`, e.g. `http://127.0.0.1:8000/v1` (requests go to
+    /// `{LLM_BASE_URL}/chat/completions`).
+    pub base_url: String,
+    /// `LLM_API_KEY`, sent as `Authorization: Bearer` (optional for local
+    /// servers).
+    pub api_key: Option<String>,
+    /// `LLM_MODEL`, required with `LLM_BASE_URL`.
+    pub model: String,
+    /// `LLM_TIMEOUT_SECS`: how long one model call may take (default 20 s).
+    pub timeout: Duration,
+    /// `LLM_RANKER=model`: the model also picks among the lexical ranker's
+    /// shortlist when no name matches (default `lexical`: BM25 only).
+    pub model_ranks: bool,
+}
+
+impl std::fmt::Debug for LlmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmSettings")
+            .field(
+                "base_url",
+                &chatdesk_domain::secret::redact_url(&self.base_url),
+            )
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("model", &self.model)
+            .field("timeout", &self.timeout)
+            .field("model_ranks", &self.model_ranks)
+            .finish()
+    }
+}
+
+fn llm_settings() -> Result<Option<LlmSettings>, String> {
+    let Some(base_url) = non_empty("LLM_BASE_URL") else {
+        if non_empty("LLM_API_KEY").is_some() || non_empty("LLM_MODEL").is_some() {
+            return Err("LLM_API_KEY and LLM_MODEL need LLM_BASE_URL".into());
+        }
+        return Ok(None);
+    };
+    let model = non_empty("LLM_MODEL").ok_or("LLM_BASE_URL needs LLM_MODEL")?;
+    let timeout = match non_empty("LLM_TIMEOUT_SECS") {
+        None => Duration::from_secs(20),
+        Some(raw) => Duration::from_secs(
+            raw.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=600).contains(n))
+                .ok_or("LLM_TIMEOUT_SECS must be a number from 1 to 600")?,
+        ),
+    };
+    let model_ranks = match non_empty("LLM_RANKER").as_deref() {
+        None | Some("lexical") => false,
+        Some("model") => true,
+        Some(_) => return Err("LLM_RANKER must be `lexical` or `model`".into()),
+    };
+    Ok(Some(LlmSettings {
+        base_url,
+        api_key: non_empty("LLM_API_KEY"),
+        model,
+        timeout,
+        model_ranks,
+    }))
 }
 
 impl std::fmt::Debug for Config {
@@ -50,6 +116,7 @@ impl std::fmt::Debug for Config {
             mail_from,
             workers,
             body_timeout,
+            llm,
         } = self;
         f.debug_struct("Config")
             .field("database_url", &redact_url(database_url))
@@ -60,6 +127,7 @@ impl std::fmt::Debug for Config {
             .field("mail_from", mail_from)
             .field("workers", workers)
             .field("body_timeout", body_timeout)
+            .field("llm", llm)
             .finish()
     }
 }
@@ -124,6 +192,7 @@ impl Config {
             mail_from: non_empty("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
             workers,
             body_timeout,
+            llm: llm_settings()?,
         })
     }
 
@@ -151,6 +220,13 @@ mod tests {
             mail_from: DEFAULT_MAIL_FROM.to_string(),
             workers: Some(2),
             body_timeout: Duration::from_secs(10),
+            llm: Some(LlmSettings {
+                base_url: "https://llm.example/v1".into(),
+                api_key: Some("sk-llm-s3cret".into()),
+                model: "gpt-4o-mini".into(),
+                timeout: Duration::from_secs(20),
+                model_ranks: false,
+            }),
         }
     }
 

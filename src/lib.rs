@@ -9,8 +9,10 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use chatdesk_api::{ApiConfig, Services};
-use chatdesk_domain::ports::{Clock, IdGenerator, RandomIds, SystemClock};
-use chatdesk_domain::services::{ContentService, SiteService, TenancyService, WidgetService};
+use chatdesk_domain::ports::{AnswerModel, Clock, IdGenerator, RandomIds, SystemClock};
+use chatdesk_domain::services::{
+    ContentService, RankerChoice, SiteService, TenancyService, VisitorService, WidgetService,
+};
 use chatdesk_store::Store;
 
 pub use config::Config;
@@ -44,14 +46,37 @@ fn ids() -> Arc<dyn IdGenerator> {
     Arc::new(RandomIds)
 }
 
+/// The model adapter of the settings, if a model is configured.
+pub fn model(config: &Config) -> Result<Option<Arc<dyn AnswerModel>>, String> {
+    let Some(llm) = &config.llm else {
+        tracing::info!("model: none (LLM_BASE_URL unset); answers are not generated");
+        return Ok(None);
+    };
+    let mut settings = chatdesk_llm::LlmConfig::new(llm.base_url.clone(), llm.model.clone())
+        .with_timeout(llm.timeout);
+    if let Some(key) = &llm.api_key {
+        settings = settings.with_api_key(key.clone());
+    }
+    let adapter = chatdesk_llm::OpenAiCompatible::new(settings)
+        .map_err(|e| format!("invalid model settings: {e}"))?;
+    tracing::info!(model = %llm.model, endpoint = %adapter.endpoint(), ranks = llm.model_ranks, "model");
+    Ok(Some(Arc::new(adapter)))
+}
+
 /// Every service of the API over the real adapters.
-pub fn services(store: Store) -> Services {
+pub fn services(store: Store, model: Option<Arc<dyn AnswerModel>>, model_ranks: bool) -> Services {
     let store = Arc::new(store);
+    let ranker = if model_ranks {
+        RankerChoice::Model
+    } else {
+        RankerChoice::Lexical
+    };
     Services {
         tenancy: tenancy(&store),
         sites: SiteService::new(clock(), ids(), store.clone()),
         widgets: WidgetService::new(clock(), ids(), store.clone(), store.clone()),
         content: ContentService::new(clock(), ids(), store.clone(), store.clone()),
+        visitors: VisitorService::new(clock(), ids(), store.clone(), model).with_ranker(ranker),
         readiness: store,
     }
 }
@@ -73,6 +98,7 @@ impl Application {
         };
         chatdesk_mail::build_mailer(&mail).map_err(|e| format!("invalid mail settings: {e}"))?;
         tracing::info!(mail = %chatdesk_mail::describe(&mail), "mail delivery");
+        let model = model(config)?;
         let store = open_store(config)?;
         let listener =
             TcpListener::bind(bind).map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -85,8 +111,10 @@ impl Application {
             workers: config.workers,
             body_timeout: Some(config.body_timeout),
             observability: Some(Arc::new(store.clone())),
+            sdk_caches: Arc::default(),
         };
-        let server = chatdesk_api::serve(listener, services(store), api)
+        let model_ranks = config.llm.as_ref().is_some_and(|l| l.model_ranks);
+        let server = chatdesk_api::serve(listener, services(store, model, model_ranks), api)
             .map_err(|e| format!("cannot start the server: {e}"))?;
         Ok(Application { server, port })
     }

@@ -35,7 +35,10 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
     let real = chatdesk_server(config.clone())?;
 
     let seeding = Instant::now();
-    let seeded = seed(&chatdesk::services(chatdesk::open_store(&config)?), s.items)?;
+    let seeded = seed(
+        &chatdesk::services(chatdesk::open_store(&config)?, None, false),
+        s.items,
+    )?;
     let seeding = seeding.elapsed();
 
     let base = real.base();

@@ -140,7 +140,7 @@ fn store_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<()> {
     let seeded = {
         let store = Store::open(url, 4)?;
         store.run_migrations()?;
-        seed(&chatdesk::services(store), s.items)?
+        seed(&chatdesk::services(store, None, false), s.items)?
     };
     let mut conn = chatdesk_store::connect(url)?;
     if conn.backend() == Backend::Postgres {
