@@ -531,3 +531,138 @@ pub fn expect_eq<T: PartialEq + std::fmt::Debug>(
         Err(format!("{what}: {actual:?}, expected {expected:?}"))
     }
 }
+
+/// A PRO tenant's mapped site with a published widget, ready for visitors.
+#[derive(Debug, Clone)]
+pub struct OpenSite {
+    /// The tenant.
+    pub tenant: TestTenant,
+    /// The owner's dashboard token.
+    pub token: String,
+    /// The site's id.
+    pub site_id: String,
+    /// The site's API key.
+    pub key: String,
+    /// The site's domain (browser calls come from `https://{domain}`).
+    pub domain: String,
+}
+
+impl OpenSite {
+    /// The site's own origin.
+    pub fn origin(&self) -> String {
+        format!("https://{}", self.domain)
+    }
+}
+
+/// An SDK call: the site key, a session token and an `Origin`, each optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Visitor<'a> {
+    pub key: Option<&'a str>,
+    pub session: Option<&'a str>,
+    pub origin: Option<&'a str>,
+}
+
+impl<'a> Visitor<'a> {
+    /// Calls with this site key only.
+    pub fn key(key: &'a str) -> Self {
+        Visitor {
+            key: Some(key),
+            ..Visitor::default()
+        }
+    }
+
+    /// The same call with a session token.
+    pub fn session(self, token: &'a str) -> Self {
+        Visitor {
+            session: Some(token),
+            ..self
+        }
+    }
+
+    /// The same call from a browser on `origin`.
+    pub fn origin(self, origin: &'a str) -> Self {
+        Visitor {
+            origin: Some(origin),
+            ..self
+        }
+    }
+}
+
+impl TestApp {
+    /// A PRO tenant's site on `domain`, mapped, with a published widget.
+    pub fn open_site(&self, domain: &str) -> OpenSite {
+        let tenant = self.tenant(Plan::Pro);
+        let created = self.site(&tenant.token, domain);
+        let site_id = created["site"]["id"].as_str().expect("id").to_string();
+        let key = created["apiKey"].as_str().expect("apiKey").to_string();
+        self.set_mapping(&tenant.token, &site_id, "COMPLETED");
+        self.widget(&tenant.token, &site_id);
+        let reply = self.post_empty(
+            &format!("/api/v1/sites/{site_id}/widget/publish"),
+            Some(&tenant.token),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        OpenSite {
+            token: tenant.token.clone(),
+            tenant,
+            site_id,
+            key,
+            domain: domain.to_string(),
+        }
+    }
+
+    /// Sends an SDK request (`body` as JSON when given).
+    pub fn sdk(&self, method: &str, path: &str, visitor: Visitor, body: Option<&Value>) -> Reply {
+        let mut headers = Vec::new();
+        if let Some(key) = visitor.key {
+            headers.push(("X-Chatdesk-Site-Key", key));
+        }
+        if let Some(session) = visitor.session {
+            headers.push(("X-Chatdesk-Session", session));
+        }
+        if let Some(origin) = visitor.origin {
+            headers.push(("Origin", origin));
+        }
+        let body = body.map(Value::to_string);
+        self.send(method, path, None, body.as_deref(), &headers)
+    }
+
+    /// Opens (or resumes) an anonymous visitor's session; returns the
+    /// session id and a token for it.
+    pub fn visit(&self, key: &str, anonymous_id: &str) -> (String, String) {
+        let reply = self.sdk(
+            "POST",
+            "/api/v1/sdk/chat/sessions",
+            Visitor::key(key),
+            Some(&json!({ "anonymousId": anonymous_id })),
+        );
+        assert!(reply.status == 201 || reply.status == 200, "{}", reply.body);
+        (
+            reply.body["sessionId"].as_str().expect("sessionId").to_string(),
+            reply.body["sessionToken"]
+                .as_str()
+                .expect("sessionToken")
+                .to_string(),
+        )
+    }
+
+    /// Asks a question in a session.
+    pub fn ask(&self, key: &str, session: &(String, String), question: &str) -> Reply {
+        self.sdk(
+            "POST",
+            &format!("/api/v1/sdk/chat/sessions/{}/messages", session.0),
+            Visitor::key(key).session(&session.1),
+            Some(&json!({ "content": question })),
+        )
+    }
+
+    /// Votes on a message with a session's token.
+    pub fn vote(&self, key: &str, token: &str, message_id: &str, vote: &str) -> Reply {
+        self.sdk(
+            "PUT",
+            &format!("/api/v1/sdk/chat/messages/{message_id}/feedback"),
+            Visitor::key(key).session(token),
+            Some(&json!({ "vote": vote })),
+        )
+    }
+}
