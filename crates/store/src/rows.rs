@@ -19,6 +19,10 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::schema::{chat_widgets, content_items, sites, tenant_members, tenants};
 
+mod visitor;
+
+pub(crate) use visitor::{traits_json, MessageRow, ReplyChangeset, SessionRow};
+
 /// An instant as stored: UTC, microsecond precision.
 pub(crate) fn to_db_time(instant: DateTime<Utc>) -> NaiveDateTime {
     instant.trunc_subsecs(6).naive_utc()
@@ -430,7 +434,11 @@ impl ContentRow {
     /// no longer has one the domain can name, and reads as having none.
     fn origin(&self) -> Result<Option<GeneratedFrom>, StoreError> {
         const T: &str = "content_items";
-        match (&self.answer, &self.source_session_id, &self.source_message_id) {
+        match (
+            &self.answer,
+            &self.source_session_id,
+            &self.source_message_id,
+        ) {
             (Some(answer), Some(session), Some(message)) => Ok(Some(GeneratedFrom {
                 session_id: read_id(T, "source_session_id", session)?,
                 message_id: read_id(T, "source_message_id", message)?,

@@ -4,6 +4,7 @@ mod content;
 mod members;
 mod sites;
 mod tenants;
+mod visitor;
 mod widgets;
 
 use chatdesk_domain::Error;
