@@ -13,4 +13,5 @@ mod members;
 mod migrations;
 mod sites;
 mod tenants;
+mod visitor;
 mod widgets;
