@@ -1324,7 +1324,6 @@ fn when_the_model_cannot_rank_the_lexical_choice_answers() {
 }
 
 #[test]
-#[ignore = "bug: on a rank error model_find answers with the shortlist's first item, not the lexical ranker's choice (src/services/visitor.rs:425-429)"]
 fn when_the_model_cannot_rank_the_lexical_choice_answers_even_if_it_is_not_the_top_score() {
     // Two items share only common words with the question, so they score
     // highest but are not relevant; the third shares a rare word and is

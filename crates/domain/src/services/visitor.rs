@@ -404,7 +404,9 @@ impl VisitorService {
             return Some((named.clone(), None, Some(0)));
         }
         let shortlist = index.shortlist(question, session, MODEL_SHORTLIST);
-        let first = shortlist.first()?.candidate.clone();
+        if shortlist.is_empty() {
+            return None;
+        }
         let model = self.model.as_ref()?;
         let offered: Vec<RankCandidate> = shortlist
             .iter()
@@ -426,7 +428,7 @@ impl VisitorService {
                 tracing::warn!(%error, "the model could not rank; using the lexical ranker's choice");
                 index
                     .rank(question, session)
-                    .map(|_| (first, None, Some(0)))
+                    .map(|ranked| (ranked.candidate.clone(), None, Some(0)))
             }
         }
     }
