@@ -16,6 +16,7 @@
 //! queries serves both backends; the few dialect-specific statements
 //! (row locks, advisory locks, JSON membership) match on the backend.
 
+mod changes;
 mod connection;
 mod error;
 mod migrate;
@@ -31,6 +32,8 @@ use std::time::Duration;
 use chatdesk_domain::ports::Readiness;
 use diesel::RunQueryDsl;
 
+#[cfg(feature = "testing")]
+pub use changes::WatcherSettings;
 pub use connection::{backend_of, connect, Backend, DbConnection};
 pub use error::{redact_url, StoreError};
 pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};

@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
 use super::{convert, lock_site, lock_tenant, overfetch, violates_unique, Failure};
+use crate::changes::{record_change, ChangeTarget};
 use crate::connection::write_transaction;
 use crate::rows::{as_stored, to_db_time, SiteChangeset, SiteRow};
 use crate::schema::sites;
@@ -120,6 +121,11 @@ impl SiteRepository for Store {
             if changes.is_empty() {
                 return Ok(current);
             }
+            // Every field of a site (its key and identity secret too) is
+            // part of what the SDK's config answers or checks. Recorded
+            // before the write: when the write then fails (the domain is
+            // taken), the entry and its notification go with the rollback.
+            record_change(conn, ChangeTarget::Site(id), now)?;
             let updated = diesel::update(
                 sites::table
                     .find(id.to_string())
@@ -143,20 +149,24 @@ impl SiteRepository for Store {
 
     fn delete_site(&self, tenant: TenantId, id: SiteId) -> Result<(), Error> {
         let mut conn = self.conn()?;
-        // Every table under a site references it with ON DELETE CASCADE
-        // (SQLite connections enforce foreign keys), so this one statement
-        // removes the widget, content, visitors, sessions, messages,
-        // feedback and tickets too, atomically.
-        let deleted = diesel::delete(
-            sites::table
-                .filter(sites::tenant_id.eq(tenant.to_string()))
-                .filter(sites::id.eq(id.to_string())),
-        )
-        .execute(&mut conn)
-        .map_err(StoreError::Query)?;
-        if deleted == 0 {
-            return Err(Error::NotFound(Entity::Site));
-        }
+        write_transaction(&mut conn, |conn| -> Result<(), Failure> {
+            // Every table under a site references it with ON DELETE
+            // CASCADE (SQLite connections enforce foreign keys), so this
+            // one statement removes the widget, content, visitors,
+            // sessions, messages, feedback and tickets too, atomically.
+            let deleted = diesel::delete(
+                sites::table
+                    .filter(sites::tenant_id.eq(tenant.to_string()))
+                    .filter(sites::id.eq(id.to_string())),
+            )
+            .execute(conn)?;
+            if deleted == 0 {
+                return Err(Error::NotFound(Entity::Site).into());
+            }
+            // The change log has no foreign key: the entry outlives the site.
+            record_change(conn, ChangeTarget::Site(id), Utc::now())?;
+            Ok(())
+        })?;
         Ok(())
     }
 }

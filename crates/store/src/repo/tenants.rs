@@ -5,9 +5,11 @@ use chatdesk_domain::ports::TenantRepository;
 use chatdesk_domain::secret::SecretHash;
 use chatdesk_domain::tenant::{Plan, Tenant, TenantMember};
 use chatdesk_domain::{Entity, Error};
+use chrono::Utc;
 use diesel::prelude::*;
 
 use super::{lock_tenant, Failure};
+use crate::changes::{record_change, ChangeTarget};
 use crate::connection::write_transaction;
 use crate::rows::{MemberRow, TenantRow};
 use crate::schema::{tenant_members, tenants};
@@ -60,9 +62,13 @@ impl TenantRepository for Store {
             let Some(row) = lock_tenant(conn, &id.to_string())? else {
                 return Err(Error::NotFound(Entity::Tenant).into());
             };
-            diesel::update(tenants::table.find(&row.id))
-                .set(tenants::plan.eq(plan.as_str()))
-                .execute(conn)?;
+            if row.plan != plan.as_str() {
+                diesel::update(tenants::table.find(&row.id))
+                    .set(tenants::plan.eq(plan.as_str()))
+                    .execute(conn)?;
+                // The plan opens or closes the widget's gate.
+                record_change(conn, ChangeTarget::Tenant(id), Utc::now())?;
+            }
             let mut tenant = row.into_domain()?;
             tenant.plan = plan;
             Ok(tenant)

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::{lock_site, Failure};
+use crate::changes::{record_change, ChangeTarget};
 use crate::connection::{write_transaction, DbConnection};
 use crate::rows::{as_stored, to_db_time, WidgetRow, WidgetSettingsChangeset};
 use crate::schema::chat_widgets;
@@ -85,6 +86,7 @@ impl WidgetRepository for Store {
                 diesel::insert_into(chat_widgets::table)
                     .values(&row)
                     .execute(conn)?;
+                record_change(conn, ChangeTarget::Site(site.id), draft.updated_at)?;
                 let widget = draft.clone();
                 return Ok((SiteWidget { site, widget }, true));
             };
@@ -105,6 +107,7 @@ impl WidgetRepository for Store {
                 ))
                 .execute(conn)?;
                 one_row(updated)?;
+                record_change(conn, ChangeTarget::Site(site.id), widget.updated_at)?;
             }
             Ok((SiteWidget { site, widget }, false))
         })?;
@@ -141,6 +144,7 @@ impl WidgetRepository for Store {
             ))
             .execute(conn)?;
             one_row(updated)?;
+            record_change(conn, ChangeTarget::Site(site.id), now)?;
             Ok(SiteWidget { site, widget })
         })?;
         Ok(changed)

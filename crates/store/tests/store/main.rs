@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod changes;
 mod connections;
 mod content;
 mod conversations;
