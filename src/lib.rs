@@ -6,6 +6,7 @@ pub mod config;
 pub mod telemetry;
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chatdesk_api::{ApiConfig, Services};
@@ -85,6 +86,8 @@ pub fn services(store: Store, model: Option<Arc<dyn AnswerModel>>, model_ranks: 
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
+    /// Stops the config-change watcher when the server ends.
+    stop_watcher: Arc<AtomicBool>,
 }
 
 impl Application {
@@ -106,17 +109,32 @@ impl Application {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?
             .port();
+        // Every replica's SDK config cache hears of every change to a
+        // site, widget or plan, made here, by another replica or the CLI.
+        let sdk_caches: Arc<chatdesk_api::sdk::cache::SdkCaches> = Arc::default();
+        let stop_watcher = Arc::new(AtomicBool::new(false));
+        let caches = sdk_caches.clone();
+        store
+            .watch_config_changes(move |change| caches.apply(change), stop_watcher.clone())
+            .map_err(|e| format!("cannot start the config-change watcher: {e}"))?;
         let api = ApiConfig {
             dashboard_origins: config.dashboard_origins.clone(),
             workers: config.workers,
             body_timeout: Some(config.body_timeout),
             observability: Some(Arc::new(store.clone())),
-            sdk_caches: Arc::default(),
+            sdk_caches,
         };
         let model_ranks = config.llm.as_ref().is_some_and(|l| l.model_ranks);
         let server = chatdesk_api::serve(listener, services(store, model, model_ranks), api)
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        Ok(Application { server, port })
+            .map_err(|e| {
+                stop_watcher.store(true, Ordering::Release);
+                format!("cannot start the server: {e}")
+            })?;
+        Ok(Application {
+            server,
+            port,
+            stop_watcher,
+        })
     }
 
     /// The bound port.
@@ -126,7 +144,9 @@ impl Application {
 
     /// Serves until stopped (SIGINT/SIGTERM stop it gracefully).
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.stop_watcher.store(true, Ordering::Release);
+        served
     }
 
     /// A handle to stop the server.
