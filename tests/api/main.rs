@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod answers;
 mod api_reference;
 mod auth;
 mod cli;
@@ -19,5 +20,6 @@ mod operations;
 mod outage;
 mod preconditions;
 mod races;
+mod replicas;
 mod sites;
 mod widget;
