@@ -21,5 +21,6 @@ mod outage;
 mod preconditions;
 mod races;
 mod replicas;
+mod sdk;
 mod sites;
 mod widget;
