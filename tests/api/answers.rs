@@ -466,6 +466,10 @@ fn no_match_generates_a_flow_shown_only_to_the_visitor_who_asked() {
     assert_eq!(item["audiences"], json!(["No users"]));
     assert_eq!(item["generated"], true);
     assert_eq!(item["siteId"], site.site_id.as_str());
+    // It keeps where it came from and the model's answer.
+    assert_eq!(item["origin"]["sessionId"], first.0.as_str(), "{item}");
+    assert_eq!(item["origin"]["messageId"], reply["id"], "{item}");
+    assert_eq!(item["origin"]["answer"], reply["content"], "{item}");
     assert_eq!(credits(&app, &site), 2, "one credit spent");
 
     // The same visitor asking again gets the new Flow by its name.

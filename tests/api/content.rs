@@ -69,6 +69,11 @@ fn creating_flows_and_tooltips() {
     assert_eq!(flow["status"], "DRAFT");
     assert_eq!(flow["audiences"], json!(["Admins", "Trial"]));
     assert_eq!(flow["generated"], false);
+    assert_eq!(
+        flow["origin"],
+        Value::Null,
+        "only AI-made Flows have an origin"
+    );
 
     let tooltip = app.post(
         &path(&site),

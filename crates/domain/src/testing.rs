@@ -204,7 +204,7 @@ pub mod builders {
             SiteId(Uuid::now_v7()),
             widget_settings(),
             t0(),
-        ); { id: WidgetId, site_id: SiteId, status: WidgetStatus, settings: WidgetSettings }
+        ); { id: WidgetId, site_id: SiteId, status: WidgetStatus, published_at: Option<DateTime<Utc>>, settings: WidgetSettings }
     );
 
     builder!(

@@ -351,8 +351,9 @@ closed_enum!(
 
 /// The widget gate: `Ok(widget)` when the chat may open, else the first
 /// reason it may not, checked in this order: site mapped, plan includes the
-/// widget, widget exists, widget active (a paused widget and a never-published
-/// draft are told apart).
+/// widget, widget exists, widget active (a widget paused after it was
+/// published is WIDGET_PAUSED; one never published, even if it was paused
+/// as a draft, is WIDGET_NOT_PUBLISHED).
 pub fn chat_gate<'w>(
     site: &Site,
     plan: Plan,
@@ -365,10 +366,13 @@ pub fn chat_gate<'w>(
         return Err(GateClosed::FeatureLocked);
     }
     let widget = widget.ok_or(GateClosed::WidgetDisabled)?;
-    match widget.status {
-        WidgetStatus::Active => Ok(widget),
-        WidgetStatus::Paused => Err(GateClosed::WidgetPaused),
-        WidgetStatus::Draft => Err(GateClosed::WidgetNotPublished),
+    match (widget.status, widget.published_at) {
+        (WidgetStatus::Active, _) => Ok(widget),
+        // A draft paused before it was ever published was never live.
+        (WidgetStatus::Paused, Some(_)) => Err(GateClosed::WidgetPaused),
+        (WidgetStatus::Paused, None) | (WidgetStatus::Draft, _) => {
+            Err(GateClosed::WidgetNotPublished)
+        }
     }
 }
 
@@ -645,9 +649,31 @@ mod tests {
         ];
         for (mapping, plan, status, expected) in table {
             let site = a_site().mapping_status(mapping).build();
-            let widget = status.map(|s| a_widget().site_id(site.id).status(s).build());
+            // Active and paused widgets of the table were published once.
+            let published = (status != Some(Draft)).then(crate::testing::builders::t0);
+            let widget = status.map(|s| {
+                a_widget()
+                    .site_id(site.id)
+                    .status(s)
+                    .published_at(published)
+                    .build()
+            });
             let result = chat_gate(&site, plan, widget.as_ref()).map(|_| ());
             assert_eq!(result, expected, "{mapping} {plan} {status:?}");
         }
+    }
+
+    #[test]
+    fn a_draft_paused_before_it_was_published_is_not_published() {
+        let site = a_site().mapping_status(MappingStatus::Completed).build();
+        let widget = a_widget()
+            .site_id(site.id)
+            .status(WidgetStatus::Paused)
+            .published_at(None)
+            .build();
+        assert_eq!(
+            chat_gate(&site, Plan::Pro, Some(&widget)).map(|_| ()),
+            Err(GateClosed::WidgetNotPublished)
+        );
     }
 }

@@ -252,6 +252,7 @@ fn a_closed_gate_opens_no_session() {
             |w| {
                 if let Some(widget) = w.gate.widget.as_mut() {
                     widget.status = WidgetStatus::Paused;
+                    widget.published_at = Some(t0());
                 }
             },
             GateClosed::WidgetPaused,
@@ -586,6 +587,7 @@ fn a_closed_gate_answers_no_question() {
         let mut world = World::new();
         if let Some(widget) = world.gate.widget.as_mut() {
             widget.status = WidgetStatus::Paused;
+            widget.published_at = Some(t0());
         }
         let mut repo = repo_past_the_session_check_untouched();
         repo.expect_find_session().never();

@@ -509,7 +509,15 @@ fn the_gate_closes_for_the_first_reason_in_the_products_order() {
     ];
     for (mapping, plan, status, closed) in table {
         let site = a_site().mapping_status(mapping).build();
-        let widget = status.map(|s| a_widget().site_id(site.id).status(s).build());
+        // Active and paused widgets were published once.
+        let published = (status != Some(Draft)).then(t0);
+        let widget = status.map(|s| {
+            a_widget()
+                .site_id(site.id)
+                .status(s)
+                .published_at(published)
+                .build()
+        });
         let gate = SiteGate {
             site,
             plan,

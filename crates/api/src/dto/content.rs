@@ -24,10 +24,26 @@ pub struct ContentView {
     pub audiences: Vec<String>,
     /// Whether chatdesk's answer generator made it.
     pub generated: bool,
+    /// For an AI-made Flow: the conversation it was made in and the answer
+    /// it holds (null otherwise).
+    pub origin: Option<GeneratedOriginView>,
     /// When it was made.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where an AI-made Flow came from.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedOriginView {
+    /// The session whose question it answers; while the Flow is held back
+    /// under "No users", that visitor is the one it is shown to.
+    pub session_id: Uuid,
+    /// The assistant message that points at it.
+    pub message_id: Uuid,
+    /// The model's answer: the Flow's content.
+    pub answer: String,
 }
 
 impl From<&ContentItem> for ContentView {
@@ -41,6 +57,11 @@ impl From<&ContentItem> for ContentView {
             status: c.status,
             audiences: c.audiences.iter().map(ToString::to_string).collect(),
             generated: c.generated,
+            origin: c.origin.as_ref().map(|o| GeneratedOriginView {
+                session_id: o.session_id.as_uuid(),
+                message_id: o.message_id.as_uuid(),
+                answer: o.answer.clone(),
+            }),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
