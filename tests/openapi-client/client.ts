@@ -1,4 +1,4 @@
-// A sample of the dashboard SPA's calls, written against the client that
+// A sample of the dashboard SPA's and the widget's calls, written against the client that
 // openapi-typescript generates from chatdesk's OpenAPI document
 // (schema.d.ts, made by run.sh). It is type-checked, never run: if the
 // document gives an operation the wrong types, repeats an operationId or
@@ -90,4 +90,61 @@ export async function publish(siteId: string, contentId: string): Promise<string
   const status: "DRAFT" | "PUBLISHED" = data.status;
   void status;
   return data.audiences;
+}
+
+// The widget SDK, as the embedded widget calls it with the site's key.
+const widget = createClient<paths>({
+  baseUrl: "http://127.0.0.1:8080",
+  headers: { "X-Chatdesk-Site-Key": "cd_live_example" },
+});
+
+/** getChatConfig: the welcome message when the chat may open, else the gate's reason. */
+export async function chatOpens(): Promise<{ welcome: string } | { closed: string }> {
+  const { data, error } = await widget.GET("/api/v1/sdk/chat/config", {});
+  if (error) {
+    throw new Error(problemCode(error));
+  }
+  if (data.enabled && data.widget) {
+    return { welcome: data.widget.welcomeMessage };
+  }
+  const reason:
+    | "SITE_NOT_MAPPED"
+    | "FEATURE_LOCKED"
+    | "WIDGET_DISABLED"
+    | "WIDGET_PAUSED"
+    | "WIDGET_NOT_PUBLISHED"
+    | null
+    | undefined = data.reason;
+  return { closed: reason ?? "UNKNOWN" };
+}
+
+/** openChatSession then askChatQuestion: the reply's text and the guide it points at. */
+export async function askOnce(
+  anonymousId: string,
+  question: string,
+): Promise<{ text: string; guide: string | null; retryAfter: string | null }> {
+  const opened = await widget.POST("/api/v1/sdk/chat/sessions", { body: { anonymousId } });
+  if (opened.error) {
+    throw new Error(problemCode(opened.error));
+  }
+  const { sessionId, sessionToken } = opened.data;
+  const { data, error, response } = await widget.POST("/api/v1/sdk/chat/sessions/{sessionId}/messages", {
+    params: { path: { sessionId }, header: { "X-Chatdesk-Session": sessionToken } },
+    body: { content: question },
+  });
+  if (error) {
+    if (response.status === 429 && problemCode(error) === "RATE_LIMITED") {
+      return { text: error.detail, guide: null, retryAfter: response.headers.get("Retry-After") };
+    }
+    throw new Error(problemCode(error));
+  }
+  const reply = data.assistantMessage;
+  const vote = await widget.PUT("/api/v1/sdk/chat/messages/{messageId}/feedback", {
+    params: { path: { messageId: reply.id }, header: { "X-Chatdesk-Session": sessionToken } },
+    body: { vote: "DOWN" },
+  });
+  if (vote.data && vote.data.followUp.includes("OPEN_TICKET")) {
+    void vote.data.vote;
+  }
+  return { text: reply.content, guide: reply.contentRef?.name ?? null, retryAfter: null };
 }
