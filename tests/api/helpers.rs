@@ -638,7 +638,10 @@ impl TestApp {
         );
         assert!(reply.status == 201 || reply.status == 200, "{}", reply.body);
         (
-            reply.body["sessionId"].as_str().expect("sessionId").to_string(),
+            reply.body["sessionId"]
+                .as_str()
+                .expect("sessionId")
+                .to_string(),
             reply.body["sessionToken"]
                 .as_str()
                 .expect("sessionToken")
