@@ -1344,3 +1344,132 @@ fn concurrent_votes_keep_the_sessions_counters_exact() {
         );
     }
 }
+
+/// A shared browser: the anonymousId stays in localStorage while people
+/// sign in and out. An identified visitor's conversation is resumed only
+/// for that same visitor; anyone else gets 409 IDENTITY_CONFLICT and
+/// neither sees nor changes it.
+#[test]
+fn an_identified_visitor_is_resumed_only_by_themselves() {
+    let app = app!();
+    let site = app.open_site("shared.example.com");
+    publish_flow(&app, &site);
+    let reply = app.post_empty(
+        &format!("{}/identity-secret", site_path(&site.site_id)),
+        Some(&site.token),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let secret = str_of(&reply.body["identitySecret"]);
+    let browser = new_visitor();
+    let signed_in = |external_id: &str, email: &str| {
+        json!({
+            "anonymousId": browser,
+            "externalId": external_id,
+            "userHash": user_hash(&secret, external_id),
+            "traits": { "email": email }
+        })
+    };
+
+    // Anonymous first, then Alice signs in: her conversation goes on.
+    let first = open_session(&app, Visitor::key(&site.key), &anonymous(&browser));
+    assert_eq!(first.status, 201, "{}", first.body);
+    let alice = open_session(
+        &app,
+        Visitor::key(&site.key),
+        &signed_in("alice", "alice@example.com"),
+    );
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    assert_eq!(alice.body["sessionId"], first.body["sessionId"]);
+    let session = (
+        str_of(&alice.body["sessionId"]),
+        str_of(&alice.body["sessionToken"]),
+    );
+    ask_matching(&app, &site.key, &session);
+
+    // Bob signs in on the same browser; then someone without an identity.
+    for body in [
+        signed_in("bob", "bob@example.com"),
+        anonymous(&browser),
+        json!({ "anonymousId": browser, "traits": { "email": "attacker@example.com" } }),
+    ] {
+        let reply = open_session(&app, Visitor::key(&site.key), &body);
+        reply.assert_problem(409, "IDENTITY_CONFLICT");
+        assert!(reply.body.get("sessionToken").is_none(), "{}", reply.body);
+    }
+
+    // Alice still has her conversation and her identity.
+    let again = open_session(
+        &app,
+        Visitor::key(&site.key),
+        &signed_in("alice", "alice@example.com"),
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["sessionId"], session.0.as_str());
+    assert_eq!(all_messages(&app, &site.key, &session).len(), 2);
+    use chatdesk_store::schema::end_users;
+    use diesel::prelude::*;
+    let mut conn = chatdesk_store::connect(&app.config.database_url).unwrap();
+    let (external_id, verified, traits): (Option<String>, bool, String) = end_users::table
+        .filter(end_users::anonymous_id.eq(&browser))
+        .select((
+            end_users::external_id,
+            end_users::verified,
+            end_users::traits,
+        ))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(external_id.as_deref(), Some("alice"));
+    assert!(verified);
+    assert!(traits.contains("alice@example.com"), "{traits}");
+
+    // Bob on a browser of his own is a visitor of his own.
+    let bob = open_session(
+        &app,
+        Visitor::key(&site.key),
+        &json!({
+            "anonymousId": new_visitor(),
+            "externalId": "bob",
+            "userHash": user_hash(&secret, "bob"),
+        }),
+    );
+    assert_eq!(bob.status, 201, "{}", bob.body);
+    assert_ne!(bob.body["sessionId"], session.0.as_str());
+}
+
+/// Once the key's site is known, a page on another domain gets 403
+/// ORIGIN_NOT_ALLOWED whatever it sends: the origin is checked before the
+/// body is read, and the answer carries no CORS headers.
+#[test]
+fn a_foreign_origin_is_refused_before_its_body_is_read() {
+    let app = app!();
+    let site = app.open_site("first.example.com");
+    publish_flow(&app, &site);
+    let session = app.visit(&site.key, &new_visitor());
+    let (_, answer) = ask_matching(&app, &site.key, &session);
+    assert_eq!(config(&app, &site.key).status, 200, "the key is cached");
+    let evil = Visitor::key(&site.key)
+        .session(&session.1)
+        .origin("https://evil.example.net");
+    let bad_bodies = [
+        ("PUT", feedback_path(&answer), json!({ "vote": 1 })),
+        (
+            "PUT",
+            feedback_path(&answer),
+            json!({ "vote": "UP", "extra": true }),
+        ),
+        ("POST", messages_path(&session.0), json!({ "content": "" })),
+        ("POST", SESSIONS.to_string(), json!({ "anonymousId": 7 })),
+    ];
+    for (method, path, body) in bad_bodies {
+        let reply = app.sdk(method, &path, evil, Some(&body));
+        reply.assert_problem(403, "ORIGIN_NOT_ALLOWED");
+        assert!(
+            reply.header("access-control-allow-origin").is_none(),
+            "{method} {path}: {:?}",
+            reply.headers
+        );
+    }
+    // The vote did not change.
+    let messages = all_messages(&app, &site.key, &session);
+    assert_eq!(messages[1]["feedback"], Value::Null);
+}

@@ -142,6 +142,12 @@ pub enum Error {
     /// verifies identities.
     #[error("the visitor's identity could not be verified: userHash is missing or wrong")]
     IdentityNotVerified,
+    /// The anonymousId belongs to a visitor identified as someone else (or
+    /// the request drops the identity): it opens no session of theirs.
+    #[error(
+        "this anonymousId belongs to another identified visitor; start over with a new anonymousId"
+    )]
+    IdentityConflict,
     /// A session's call came without its session token.
     #[error("this call needs the session's token in X-Chatdesk-Session")]
     SessionTokenRequired,
@@ -186,6 +192,7 @@ impl Error {
             Error::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             Error::IdentityNotVerified => "IDENTITY_NOT_VERIFIED",
             Error::SessionTokenRequired => "SESSION_TOKEN_REQUIRED",
+            Error::IdentityConflict => "IDENTITY_CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::NotAnAssistantMessage => "NOT_AN_ASSISTANT_MESSAGE",
             Error::Internal(_) => "INTERNAL",
@@ -210,7 +217,8 @@ impl Error {
             | Error::LastOwner
             | Error::SiteNotMapped
             | Error::MemberExists
-            | Error::SiteExists => ErrorKind::Conflict,
+            | Error::SiteExists
+            | Error::IdentityConflict => ErrorKind::Conflict,
             Error::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
             Error::DatabaseUnavailable => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,

@@ -139,6 +139,25 @@ impl VisitorInput {
     }
 }
 
+/// Whether a request may open a session as the stored visitor with this
+/// anonymousId, whose `externalId` is `stored`:
+/// - an anonymous visitor may stay anonymous or be identified (signing in
+///   keeps the conversation);
+/// - an identified visitor is resumed only by a request naming the same
+///   `externalId` (verified like any other on a site that verifies).
+///
+/// Anything else, another person signing in on a shared browser or the
+/// same browser after signing out, is [`Error::IdentityConflict`]: it must
+/// neither see the identified visitor's conversation nor change their
+/// identity or traits. The widget then starts over with a new anonymousId.
+pub fn check_identity(stored: Option<&str>, request: &VisitorIdentity) -> Result<(), Error> {
+    match (stored, request.external_id.as_deref()) {
+        (None, _) => Ok(()),
+        (Some(stored), Some(requested)) if stored == requested => Ok(()),
+        (Some(_), _) => Err(Error::IdentityConflict),
+    }
+}
+
 /// Until when a session idle since `last_active_at` stays current.
 pub fn session_expires_at(last_active_at: DateTime<Utc>) -> DateTime<Utc> {
     last_active_at + SESSION_IDLE_TIMEOUT
@@ -149,4 +168,45 @@ pub fn session_expires_at(last_active_at: DateTime<Utc>) -> DateTime<Utc> {
 pub fn retry_after_secs(last_active_at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
     let left = (session_expires_at(last_active_at) - now).num_seconds();
     u64::try_from(left).unwrap_or(0).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(external_id: Option<&str>) -> VisitorIdentity {
+        VisitorIdentity {
+            anonymous_id: "anon-1".into(),
+            external_id: external_id.map(str::to_string),
+            traits: None,
+            verified: external_id.is_some(),
+        }
+    }
+
+    #[test]
+    fn an_identified_visitor_is_resumed_only_as_themselves() {
+        // (stored externalId, requested externalId, allowed)
+        let table = [
+            (None, None, true),
+            (None, Some("alice"), true),
+            (Some("alice"), Some("alice"), true),
+            (Some("alice"), Some("bob"), false),
+            (Some("alice"), Some("Alice"), false),
+            (Some("alice"), None, false),
+        ];
+        for (stored, requested, allowed) in table {
+            let result = check_identity(stored, &identity(requested));
+            let expected = if allowed {
+                Ok(())
+            } else {
+                Err(Error::IdentityConflict)
+            };
+            assert_eq!(result, expected, "{stored:?} then {requested:?}");
+        }
+        assert_eq!(Error::IdentityConflict.code(), "IDENTITY_CONFLICT");
+        assert_eq!(
+            Error::IdentityConflict.kind(),
+            crate::error::ErrorKind::Conflict
+        );
+    }
 }

@@ -606,7 +606,7 @@ fn a_session_at_its_question_limit_is_rate_limited() {
         (20, 20, 10, Some(1200)),
         (20, 25, 0, Some(1800)),
         (3, 3, 29, Some(60)),
-        (1, 1, 45, Some(1)),
+        (1, 1, 30, Some(1)),
         (20, 19, 0, None),
         (3, 0, 0, None),
     ];
@@ -1008,16 +1008,69 @@ fn a_store_error_finishing_a_generation_reaches_the_caller() {
     finds_session(&mut repo, &world.context);
     publishes(&mut repo, &world, Vec::new());
     let _exchanges = records(&mut repo, true);
+    // Tried once and again after each of the three waits, then given up.
     repo.expect_finish_generation()
-        .times(1)
+        .times(4)
         .returning(|_| Err(Error::DatabaseUnavailable));
     let mut model = model();
     model
         .expect_generate()
+        .times(1)
         .returning(|_| Ok(guide("Reset your password", "", "Open Settings.")));
     let service = service(repo, Some(model));
     let error = ask(&service, &world, "How do I reset my password?").expect_err("store down");
     assert_eq!(error, Error::DatabaseUnavailable);
+}
+
+#[test]
+fn a_generation_outlives_a_database_blip() {
+    let world = World::new();
+    let mut repo = MockVisitorRepository::new();
+    finds_session(&mut repo, &world.context);
+    publishes(&mut repo, &world, Vec::new());
+    let _exchanges = records(&mut repo, true);
+    let mut calls = 0;
+    repo.expect_finish_generation()
+        .times(2)
+        .returning(move |_| {
+            calls += 1;
+            if calls == 1 {
+                Err(Error::DatabaseUnavailable)
+            } else {
+                Ok(())
+            }
+        });
+    let mut model = model();
+    model
+        .expect_generate()
+        .times(1)
+        .returning(|_| Ok(guide("Reset your password", "", "Open Settings.")));
+    let service = service(repo, Some(model));
+    let answered = ask(&service, &world, "How do I reset my password?").expect("stored");
+    assert_eq!(answered.reply.status, MessageStatus::GeneratedContent);
+}
+
+#[test]
+fn an_ended_or_idle_session_takes_no_question() {
+    // (minutes idle, ended)
+    for (idle, ended) in [(31, false), (45, false), (24 * 60, false), (0, true)] {
+        let mut world = World::new();
+        world.context.session.last_active_at = t0() - Duration::minutes(idle);
+        if ended {
+            world.context.session.ended_at = Some(t0());
+        }
+        let mut repo = MockVisitorRepository::new();
+        finds_session(&mut repo, &world.context);
+        repo.expect_record_exchange().never();
+        let service = service(repo, None);
+        let error = ask(&service, &world, "How do I invite a teammate?")
+            .expect_err("the widget must open a new session");
+        assert_eq!(
+            error,
+            Error::NotFound(Entity::Session),
+            "{idle} min, ended {ended}"
+        );
+    }
 }
 
 #[test]

@@ -45,6 +45,7 @@ pub async fn config(sdk: Sdk) -> Result<HttpResponse, ApiError> {
         (status = 200, description = "The visitor's current session", body = SessionView),
         (status = 401, description = "Unknown site key, or `IDENTITY_NOT_VERIFIED`: an `externalId` without the right `userHash` on a site that verifies identities", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The gate is closed (`code` is the reason) or `ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`IDENTITY_CONFLICT`: this anonymousId belongs to a visitor identified as someone else (another `externalId`, or none after signing out); the widget starts over with a new anonymousId", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn open_session(
@@ -89,6 +90,7 @@ fn session_id(raw: &str) -> Result<SessionId, ApiError> {
     responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 401, description = "Unknown site key, or `SESSION_TOKEN_REQUIRED`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session for this token and site", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_messages(
@@ -122,7 +124,7 @@ pub async fn list_messages(
         (status = 201, description = "The question and its reply", body = AskedView),
         (status = 401, description = "Unknown site key, or `SESSION_TOKEN_REQUIRED`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The gate is closed (`code` is the reason) or `ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such session for this token and site, or it has ended", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session for this token and site, or it has ended (after 30 minutes without a question or vote): open a new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`RATE_LIMITED`: the session asked the widget's limit of questions; `Retry-After` says when a new session may start", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the session idles out"))),
@@ -154,6 +156,7 @@ pub async fn ask(
     responses(
         (status = 200, description = "The vote and the follow-up choices", body = FeedbackView),
         (status = 401, description = "Unknown site key, or `SESSION_TOKEN_REQUIRED`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message in the token's session", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid vote, or `NOT_AN_ASSISTANT_MESSAGE`", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -27,13 +27,25 @@ pub const SESSION_HEADER: &str = "x-chatdesk-session";
 pub const SDK_BODY_LIMIT: usize = 64 * 1024;
 
 /// An SDK request: its site key, `Origin` and session token, with the
-/// visitor service and the caches.
+/// visitor service and the caches. When the key's gate is cached, the key
+/// and the origin are checked as the request is extracted, before its
+/// body is read: a wrong origin is a 403 whatever the body holds.
 pub struct Sdk {
-    key: Option<SecretHash>,
+    key: SecretHash,
     origin: Option<String>,
     session_token: Option<String>,
+    cached: Option<Arc<CachedGate>>,
     service: web::Data<VisitorService>,
     caches: web::Data<SdkCaches>,
+}
+
+/// A header's value, trimmed; `None` when absent or blank. Bytes that are
+/// not UTF-8 are kept as replacement characters, so such a key, token or
+/// origin is simply one that matches nothing (never taken as absent).
+fn header_value(req: &HttpRequest, name: &str) -> Option<String> {
+    let value = req.headers().get(name)?;
+    let text = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+    (!text.is_empty()).then_some(text)
 }
 
 impl FromRequest for Sdk {
@@ -41,31 +53,42 @@ impl FromRequest for Sdk {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
+        std::future::ready(Sdk::extract(req))
+    }
+}
+
+impl Sdk {
+    fn extract(req: &HttpRequest) -> Result<Sdk, ApiError> {
         let state =
             |what: &str| ApiError::from(Error::Internal(format!("app state missing: {what}")));
-        std::future::ready(
-            match (
-                req.app_data::<web::Data<VisitorService>>(),
-                req.app_data::<web::Data<SdkCaches>>(),
-            ) {
-                (Some(service), Some(caches)) => Ok(Sdk {
-                    key: header(SITE_KEY_HEADER).map(SecretHash::of),
-                    origin: header(header::ORIGIN.as_str()).map(str::to_string),
-                    session_token: header(SESSION_HEADER).map(str::to_string),
-                    service: service.clone(),
-                    caches: caches.clone(),
-                }),
-                (None, _) => Err(state("VisitorService")),
-                (_, None) => Err(state("SdkCaches")),
-            },
-        )
+        let service = req
+            .app_data::<web::Data<VisitorService>>()
+            .ok_or_else(|| state("VisitorService"))?
+            .clone();
+        let caches = req
+            .app_data::<web::Data<SdkCaches>>()
+            .ok_or_else(|| state("SdkCaches"))?
+            .clone();
+        let key = header_value(req, SITE_KEY_HEADER)
+            .map(|k| SecretHash::of(&k))
+            .ok_or(Error::MissingCredentials)?;
+        let origin = header_value(req, header::ORIGIN.as_str());
+        let cached = match caches.key(&key) {
+            Some(Cached::Known(gate)) => {
+                gate.gate.admits_origin(origin.as_deref())?;
+                Some(gate)
+            }
+            Some(Cached::Unknown) => return Err(Error::InvalidCredentials.into()),
+            None => None,
+        };
+        Ok(Sdk {
+            key,
+            origin,
+            session_token: header_value(req, SESSION_HEADER),
+            cached,
+            service,
+            caches,
+        })
     }
 }
 
@@ -99,33 +122,14 @@ pub struct SdkCall<'a> {
 }
 
 impl Sdk {
-    fn key(&self) -> Result<&SecretHash, ApiError> {
-        self.key
-            .as_ref()
-            .ok_or_else(|| ApiError::from(Error::MissingCredentials))
-    }
-
-    /// The key's cached gate, if cached: `Err` for a key known to be
-    /// unknown.
-    fn cached(&self) -> Result<Option<Arc<CachedGate>>, ApiError> {
-        match self.caches.key(self.key()?) {
-            Some(Cached::Known(gate)) => Ok(Some(gate)),
-            Some(Cached::Unknown) => Err(Error::InvalidCredentials.into()),
-            None => Ok(None),
-        }
-    }
-
     /// The key's gate with its config body, checked against the request's
     /// origin: from the cache with no blocking-pool hop, else loaded in one.
     pub async fn gate(&self) -> Result<Arc<CachedGate>, ApiError> {
-        let gate = match self.cached()? {
+        let gate = match self.cached.clone() {
             Some(gate) => gate,
             None => {
-                let (service, caches, key) = (
-                    self.service.clone(),
-                    self.caches.clone(),
-                    self.key()?.clone(),
-                );
+                let (service, caches, key) =
+                    (self.service.clone(), self.caches.clone(), self.key.clone());
                 web::block(move || load(&service, &caches, &key))
                     .await
                     .map_err(|_| {
@@ -145,17 +149,13 @@ impl Sdk {
         T: Send + 'static,
         F: FnOnce(SdkCall<'_>) -> Result<T, Error> + Send + 'static,
     {
-        let cached = self.cached()?;
-        if let Some(gate) = &cached {
-            gate.gate.admits_origin(self.origin.as_deref())?;
-        }
-        let key = self.key()?.clone();
         let Sdk {
+            key,
             origin,
             session_token,
+            cached,
             service,
             caches,
-            ..
         } = self;
         web::block(move || {
             let gate = match cached {

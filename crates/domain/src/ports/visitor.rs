@@ -74,6 +74,9 @@ pub struct Exchange {
     /// The widget's questions-per-session limit: the session's question
     /// counter goes up only while it is below it.
     pub limit: u32,
+    /// A session last active before this has idled out: the exchange is
+    /// refused as for an ended session (not found).
+    pub idle_cutoff: DateTime<Utc>,
     /// The visitor's message.
     pub question: ChatMessage,
     /// The reply to store.
@@ -157,8 +160,10 @@ pub trait VisitorRepository: Send + Sync {
     /// Opens or resumes the visitor's session, in one transaction that:
     /// checks the key still belongs to the site ([`Error::InvalidCredentials`]);
     /// finds the visitor by (site, anonymousId) or adds them
-    /// (`new_visitor_id`), writing `externalId`/`verified` when an
-    /// `externalId` is given, traits when given, and last seen = now;
+    /// (`new_visitor_id`); refuses a visitor identified as someone else
+    /// ([`crate::visitor::check_identity`], on the row locked); writes
+    /// `externalId`/`verified` when an `externalId` is given, traits when
+    /// given, and last seen = now;
     /// ends the visitor's current session with the widget if it idled out
     /// (`idle_cutoff`); inserts session `new_session_id` unless the visitor
     /// has a current one (concurrent callers all get the one that won);
@@ -190,7 +195,8 @@ pub trait VisitorRepository: Send + Sync {
     ) -> Result<Page<TimelineEntry, MessageId>, Error>;
 
     /// Records a question and its reply in one transaction that: checks
-    /// the key; counts the question only while the session is current and
+    /// the key; counts the question only while the session is current (not
+    /// ended, active since `idle_cutoff`; else [`Error::NotFound`]) and
     /// below `limit` (else `RateLimited`, nothing stored); spends `cost`
     /// credits only if the balance covers them (never below zero), else
     /// stores `unpaid_reply`; inserts both messages; and moves the

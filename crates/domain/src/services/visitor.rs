@@ -45,6 +45,13 @@ use crate::visitor::{
 const MODEL_SHORTLIST: usize = 8;
 /// The most characters of a generated answer kept.
 pub const GENERATED_ANSWER_MAX: usize = 4000;
+/// How long to wait before each new try of storing a generation's outcome
+/// while the database is unavailable.
+const FINISH_RETRY_WAITS: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(200),
+    std::time::Duration::from_millis(800),
+    std::time::Duration::from_secs(2),
+];
 /// How many sites' answer indexes one process keeps before starting over.
 const INDEX_CACHE_SITES: usize = 10_000;
 
@@ -213,6 +220,12 @@ impl VisitorService {
         let context = self.session(key, token, Some(session))?;
         let limit = widget.settings.rate_limit_per_session;
         let now = self.clock.now();
+        let idle_cutoff = now - SESSION_IDLE_TIMEOUT;
+        // An ended or idled-out session takes no more questions: the widget
+        // opens a new one.
+        if context.session.ended_at.is_some() || context.session.last_active_at < idle_cutoff {
+            return Err(Error::NotFound(Entity::Session));
+        }
         if !context.session.may_ask(limit) {
             return Err(rate_limited(limit, &context.session, now));
         }
@@ -282,11 +295,29 @@ impl VisitorService {
                 (outcome, reply)
             }
         };
-        self.repo.finish_generation(&outcome)?;
+        self.finish(&outcome)?;
         Ok(Answered {
             question: answered.question,
             reply,
         })
+    }
+
+    /// Stores a generation's outcome, trying again for a few seconds when
+    /// the database is briefly unavailable: the model's work (and the
+    /// visitor's credit) is not dropped for a blip. The store applies it
+    /// only while the reply is still ANALYZING, so a retry after a commit
+    /// whose answer was lost changes nothing.
+    fn finish(&self, outcome: &GenerationOutcome) -> Result<(), Error> {
+        let mut waits = FINISH_RETRY_WAITS.iter();
+        loop {
+            match self.repo.finish_generation(outcome) {
+                Err(Error::DatabaseUnavailable) => match waits.next() {
+                    Some(wait) => std::thread::sleep(*wait),
+                    None => return Err(Error::DatabaseUnavailable),
+                },
+                other => return other,
+            }
+        }
     }
 
     /// The generated Flow and the reply pointing at it.
@@ -344,6 +375,7 @@ impl VisitorService {
             key: key.clone(),
             tenant_id: context.tenant_id,
             limit,
+            idle_cutoff: self.clock.now() - SESSION_IDLE_TIMEOUT,
             question: question.clone(),
             reply,
             cost,

@@ -156,6 +156,7 @@ impl Fixture {
             key: self.site.api_key_hash.clone(),
             tenant_id: self.tenant.id,
             limit,
+            idle_cutoff: now() - SESSION_IDLE_TIMEOUT,
             question,
             reply,
             cost,
@@ -287,9 +288,18 @@ fn the_identity_and_traits_are_written_only_when_given() {
     for t in stores() {
         let fx = fixture(&t);
         let traits = |json: serde_json::Value| json.as_object().cloned();
-        let steps: [(VisitorIdentity, Option<&str>, &str, bool); 4] = [
-            // (request, external id, traits, verified) stored afterwards
-            (anonymous("anon-1"), None, "{}", false),
+        let gold = r#"{"email":"a@b.co","plan":"gold"}"#;
+        type Step<'a> = (
+            VisitorIdentity,
+            Result<(), Error>,
+            Option<&'a str>,
+            &'a str,
+            bool,
+        );
+        let steps: [Step; 5] = [
+            // (request, outcome, external id, traits, verified) stored afterwards
+            (anonymous("anon-1"), Ok(()), None, "{}", false),
+            // An anonymous visitor signs in.
             (
                 VisitorIdentity {
                     external_id: Some("user-42".into()),
@@ -297,32 +307,51 @@ fn the_identity_and_traits_are_written_only_when_given() {
                     verified: true,
                     ..anonymous("anon-1")
                 },
+                Ok(()),
                 Some("user-42"),
-                r#"{"email":"a@b.co","plan":"gold"}"#,
+                gold,
                 true,
             ),
-            // Neither given: both kept.
+            // Then the browser without an identity, or someone else: refused,
+            // nothing written.
             (
                 anonymous("anon-1"),
+                Err(Error::IdentityConflict),
                 Some("user-42"),
-                r#"{"email":"a@b.co","plan":"gold"}"#,
+                gold,
                 true,
             ),
-            // Given again: replaced, unverified this time.
             (
                 VisitorIdentity {
                     external_id: Some("user-43".into()),
                     traits: traits(serde_json::json!({})),
+                    verified: true,
+                    ..anonymous("anon-1")
+                },
+                Err(Error::IdentityConflict),
+                Some("user-42"),
+                gold,
+                true,
+            ),
+            // The same visitor again: traits replaced, unverified this time.
+            (
+                VisitorIdentity {
+                    external_id: Some("user-42".into()),
+                    traits: traits(serde_json::json!({})),
                     verified: false,
                     ..anonymous("anon-1")
                 },
-                Some("user-43"),
+                Ok(()),
+                Some("user-42"),
                 "{}",
                 false,
             ),
         ];
-        for (i, (identity, external_id, stored_traits, verified)) in steps.into_iter().enumerate() {
-            t.open_session(&fx.request(identity, now())).expect("opens");
+        for (i, (identity, outcome, external_id, stored_traits, verified)) in
+            steps.into_iter().enumerate()
+        {
+            let opened = t.open_session(&fx.request(identity, now())).map(|_| ());
+            assert_eq!(opened, outcome, "{}: step {i}", t.name());
             let stored = visitors(t.url());
             assert_eq!(stored.len(), 1, "{}: step {i}", t.name());
             assert_eq!(

@@ -48,6 +48,7 @@ pub(super) fn record_exchange(
             .filter(chat_sessions::id.eq(&session))
             .filter(chat_sessions::site_id.eq(&site))
             .filter(chat_sessions::ended_at.is_null())
+            .filter(chat_sessions::last_active_at.ge(to_db_time(exchange.idle_cutoff)))
             .filter(chat_sessions::question_count.lt(limit)),
     )
     .set((
@@ -71,11 +72,16 @@ pub(super) fn record_exchange(
             .select((chat_sessions::ended_at, chat_sessions::last_active_at))
             .first(conn)
             .optional()?;
+        // Ended, or idle past the cutoff (ended in all but name: the next
+        // open starts a new session): not found. Else the limit is reached.
+        let idle_cutoff = to_db_time(exchange.idle_cutoff);
         return match state {
-            Some((None, last_active_at)) => Ok(ExchangeOutcome::RateLimited {
-                last_active_at: from_db_time(last_active_at),
-            }),
-            None | Some((Some(_), _)) => Err(Error::NotFound(Entity::Session).into()),
+            Some((None, last_active_at)) if last_active_at >= idle_cutoff => {
+                Ok(ExchangeOutcome::RateLimited {
+                    last_active_at: from_db_time(last_active_at),
+                })
+            }
+            _ => Err(Error::NotFound(Entity::Session).into()),
         };
     }
 

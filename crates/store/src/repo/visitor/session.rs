@@ -1,6 +1,7 @@
 //! Opening (or resuming) a visitor's session.
 
 use chatdesk_domain::ports::{OpenSession, OpenedSession};
+use chatdesk_domain::visitor::check_identity;
 use chatdesk_domain::Error;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text, Timestamp};
@@ -51,6 +52,14 @@ pub(super) fn open_session(
         .filter(end_users::site_id.eq(&site))
         .filter(end_users::anonymous_id.eq(&identity.anonymous_id));
     if added == 0 {
+        // The stored identity, locked on PostgreSQL so that two requests
+        // identifying one anonymous visitor at once are taken in turn.
+        let query = visitor_row.select(end_users::external_id);
+        let stored: Option<String> = match conn {
+            DbConnection::Pg(pg) => query.for_no_key_update().first(pg)?,
+            DbConnection::Sqlite(_) => query.first(conn)?,
+        };
+        check_identity(stored.as_deref(), identity)?;
         // The identity is written only when the request carries one, the
         // traits only when it sends them; first_seen_at stays.
         diesel::update(visitor_row)

@@ -162,6 +162,51 @@ fn an_ended_or_unknown_session_records_nothing() {
 }
 
 #[test]
+fn a_session_idle_past_the_cutoff_records_nothing() {
+    for t in stores() {
+        let fx = fixture(&t);
+        let (session, token) = fx.open(&t, "anon-1");
+        // Last active before the cutoff: idled out, as if ended.
+        let idle = Exchange {
+            idle_cutoff: session.last_active_at + Duration::seconds(1),
+            ..fx.exchange(&session, "Still there?", 20, 0)
+        };
+        assert_eq!(
+            t.record_exchange(&idle),
+            Err(Error::NotFound(Entity::Session)),
+            "{}",
+            t.name()
+        );
+        // Even at its limit, an idle session is not found rather than limited.
+        let idle_at_limit = Exchange {
+            limit: 0,
+            ..idle.clone()
+        };
+        assert_eq!(
+            t.record_exchange(&idle_at_limit),
+            Err(Error::NotFound(Entity::Session)),
+            "{}",
+            t.name()
+        );
+        assert_eq!(message_count(t.url()), 0, "{}", t.name());
+        assert_eq!(reread(&fx, &t, &token).question_count, 0, "{}", t.name());
+        // Active exactly at the cutoff is still current.
+        let current = Exchange {
+            idle_cutoff: session.last_active_at,
+            ..fx.exchange(&session, "Still there?", 20, 0)
+        };
+        assert!(
+            matches!(
+                t.record_exchange(&current),
+                Ok(ExchangeOutcome::Recorded { .. })
+            ),
+            "{}",
+            t.name()
+        );
+    }
+}
+
+#[test]
 fn parallel_exchanges_stop_exactly_at_the_limit() {
     const LIMIT: u32 = 5;
     const CALLERS: usize = 20;
