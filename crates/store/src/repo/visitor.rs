@@ -55,6 +55,24 @@ fn check_key(conn: &mut DbConnection, site: &str, key: &SecretHash) -> Result<St
     tenant.ok_or(Failure::Domain(Error::InvalidCredentials))
 }
 
+/// Moves the last-seen time of the session's visitor on to `at` (never
+/// back), in the transaction of their question or vote.
+const VISITOR_SEEN: &str = "UPDATE end_users SET last_seen_at = \
+     CASE WHEN last_seen_at > $1 THEN last_seen_at ELSE $1 END \
+     WHERE id = (SELECT end_user_id FROM chat_sessions WHERE id = $2)";
+
+fn visitor_seen(
+    conn: &mut DbConnection,
+    session: &str,
+    at: chrono::NaiveDateTime,
+) -> Result<(), Failure> {
+    diesel::sql_query(dialect(conn, VISITOR_SEEN))
+        .bind::<diesel::sql_types::Timestamp, _>(at)
+        .bind::<diesel::sql_types::Text, _>(session)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// `sql`, written with PostgreSQL's `$n` placeholders, in the connection's
 /// dialect: SQLite numbers its placeholders `?n` (the same positions).
 fn dialect(conn: &DbConnection, sql: &str) -> String {

@@ -9,7 +9,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text, Timestamp};
 
-use super::check_key;
+use super::{check_key, visitor_seen};
 use crate::connection::DbConnection;
 use crate::repo::content::bump_content_version;
 use crate::repo::{violates_foreign_key, Failure};
@@ -84,6 +84,8 @@ pub(super) fn record_exchange(
             _ => Err(Error::NotFound(Entity::Session).into()),
         };
     }
+
+    visitor_seen(conn, &session, active)?;
 
     // The credits: spent only if the balance covers them, never below 0.
     let paid = exchange.cost == 0 || {

@@ -7,7 +7,7 @@ use chatdesk_domain::{Entity, Error};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::read_vote;
+use super::{read_vote, visitor_seen};
 use crate::connection::DbConnection;
 use crate::repo::Failure;
 use crate::rows::{to_db_time, SessionRow};
@@ -110,5 +110,6 @@ pub(super) fn vote(
             chat_sessions::last_active_at.eq(to_db_time(session.last_active_at)),
         ))
         .execute(conn)?;
+    visitor_seen(conn, &session_id, now)?;
     Ok(VoteOutcome { previous })
 }

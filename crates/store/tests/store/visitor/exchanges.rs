@@ -106,6 +106,14 @@ fn an_exchange_stores_both_messages_and_moves_the_session_on() {
             "the first question"
         );
         assert_eq!(stored.last_active_at, second.reply.created_at);
+        let asked_at = second.reply.created_at.naive_utc();
+        // The visitor was last seen asking.
+        assert_eq!(
+            super::visitors(t.url())[0].last_seen_at,
+            asked_at,
+            "{}",
+            t.name()
+        );
         let messages: Vec<ChatMessage> = timeline(&t, session.id, 10)
             .concat()
             .into_iter()
@@ -128,6 +136,12 @@ fn an_exchange_stores_both_messages_and_moves_the_session_on() {
             reread(&fx, &t, &token).last_active_at,
             stored.last_active_at,
             "{}",
+            t.name()
+        );
+        assert_eq!(
+            super::visitors(t.url())[0].last_seen_at,
+            asked_at,
+            "{}: last seen never moves back",
             t.name()
         );
     }
