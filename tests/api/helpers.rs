@@ -203,43 +203,12 @@ impl TestApp {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
-        if let Some(token) = token {
-            req = req.set("Authorization", &format!("Bearer {token}"));
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(bearer) = &bearer {
+            all.push(("Authorization", bearer));
         }
-        for (name, value) in headers {
-            req = req.set(name, value);
-        }
-        let result = match body {
-            Some(body) => req
-                .set("Content-Type", "application/json")
-                .send_string(body),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = response.status();
-        let content_type = response.header("content-type").unwrap_or("").to_string();
-        let headers = response
-            .headers_names()
-            .into_iter()
-            .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_string())))
-            .collect();
-        let text = response.into_string().expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Reply {
-            status,
-            content_type,
-            headers,
-            body,
-        }
+        send_to(&self.agent, &self.base, method, path, body, &all)
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -301,6 +270,53 @@ impl Drop for TestApp {
             actix_web::rt::System::new().block_on(handle.stop(false));
         })
         .join();
+    }
+}
+
+/// Sends a request to the server at `base` with these headers and an
+/// optional JSON body, and reads its answer (a status of any kind is an
+/// answer; a transport failure fails the test).
+pub fn send_to(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut req = agent.request(method, &format!("{base}{path}"));
+    for (name, value) in headers {
+        req = req.set(name, value);
+    }
+    let result = match body {
+        Some(body) => req
+            .set("Content-Type", "application/json")
+            .send_string(body),
+        None => req.call(),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {base}{path}: {e}"),
+    };
+    let status = response.status();
+    let content_type = response.header("content-type").unwrap_or("").to_string();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_string())))
+        .collect();
+    let text = response.into_string().expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Reply {
+        status,
+        content_type,
+        headers,
+        body,
     }
 }
 
@@ -579,6 +595,18 @@ impl<'a> Visitor<'a> {
         }
     }
 
+    /// The call's headers.
+    pub fn headers(&self) -> Vec<(&'a str, &'a str)> {
+        [
+            ("X-Chatdesk-Site-Key", self.key),
+            ("X-Chatdesk-Session", self.session),
+            ("Origin", self.origin),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect()
+    }
+
     /// The same call from a browser on `origin`.
     pub fn origin(self, origin: &'a str) -> Self {
         Visitor {
@@ -613,18 +641,8 @@ impl TestApp {
 
     /// Sends an SDK request (`body` as JSON when given).
     pub fn sdk(&self, method: &str, path: &str, visitor: Visitor, body: Option<&Value>) -> Reply {
-        let mut headers = Vec::new();
-        if let Some(key) = visitor.key {
-            headers.push(("X-Chatdesk-Site-Key", key));
-        }
-        if let Some(session) = visitor.session {
-            headers.push(("X-Chatdesk-Session", session));
-        }
-        if let Some(origin) = visitor.origin {
-            headers.push(("Origin", origin));
-        }
         let body = body.map(Value::to_string);
-        self.send(method, path, None, body.as_deref(), &headers)
+        self.send(method, path, None, body.as_deref(), &visitor.headers())
     }
 
     /// Opens (or resumes) an anonymous visitor's session; returns the

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::answers::{all_at_once, set_widget};
-use crate::helpers::{OpenSite, Reply, TestApp, Visitor};
+use crate::helpers::{send_to, OpenSite, Reply, TestApp, Visitor};
 
 /// How long a second server process may take to answer `/healthz`.
 const STARTUP: Duration = Duration::from_secs(60);
@@ -118,55 +118,20 @@ impl Replica {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut req = self.agent.request(method, &format!("{}{path}", self.base));
-        for (name, value) in headers {
-            req = req.set(name, value);
-        }
-        let result = match body {
-            Some(body) => req
-                .set("Content-Type", "application/json")
-                .send_string(&body.to_string()),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path} on the second server: {e}"),
-        };
-        let status = response.status();
-        let content_type = response.header("content-type").unwrap_or("").to_string();
-        let headers = response
-            .headers_names()
-            .into_iter()
-            .filter_map(|n| response.header(&n).map(|v| (n.clone(), v.to_string())))
-            .collect();
-        let text = response.into_string().expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Reply {
-            status,
-            content_type,
+        let body = body.map(Value::to_string);
+        send_to(
+            &self.agent,
+            &self.base,
+            method,
+            path,
+            body.as_deref(),
             headers,
-            body,
-        }
+        )
     }
 
     /// Sends an SDK request.
     fn sdk(&self, method: &str, path: &str, visitor: Visitor, body: Option<&Value>) -> Reply {
-        let mut headers = Vec::new();
-        if let Some(key) = visitor.key {
-            headers.push(("X-Chatdesk-Site-Key", key));
-        }
-        if let Some(session) = visitor.session {
-            headers.push(("X-Chatdesk-Session", session));
-        }
-        if let Some(origin) = visitor.origin {
-            headers.push(("Origin", origin));
-        }
-        self.send(method, path, body, &headers)
+        self.send(method, path, body, &visitor.headers())
     }
 
     /// Asks a question in a session.
