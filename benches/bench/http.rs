@@ -3,13 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use chatdesk::config::Config;
 use chatdesk_domain::ids::SiteId;
 use chatdesk_store::testing::TestDatabase;
 
-use crate::load::{check, drive, load_average, Endpoint};
+use crate::load::{check, drive, load_average, Endpoint, Window};
 use crate::seed::seed;
-use crate::servers::{bare_server, chatdesk_server};
+use crate::servers::{bare_server, chatdesk_server, config_for};
 use crate::{Result, Settings, PAGE};
 
 /// From now on, log as `chatdesk serve` does by default (info, compact
@@ -26,10 +25,7 @@ fn start_logging() {
 
 pub(crate) fn http(s: &Settings) -> Result<()> {
     let db = TestDatabase::sqlite();
-    let mut config = Config::from_env(Some(db.url().to_string()))?;
-    config.smtp_url = None;
-    config.resend_api_key = None;
-    config.workers = Some(s.workers);
+    let config = config_for(db.url(), s.workers)?;
 
     let bare = bare_server(s.workers)?;
     let real = chatdesk_server(config.clone())?;
@@ -56,13 +52,13 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
     let bare_hello = |label: &str| Endpoint {
         label: label.to_string(),
         url: format!("{}/hello", bare.base()),
-        token: None,
+        headers: Vec::new(),
         logs: false,
     };
     let ours = |label: &str, path: String| Endpoint {
         label: label.to_string(),
         url: format!("{base}{path}"),
-        token: Some(token.clone()),
+        headers: vec![("Authorization", format!("Bearer {token}"))],
         logs: false,
     };
     let endpoints = [
@@ -97,15 +93,25 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
     ];
 
     for e in &endpoints {
-        check(e)?;
+        let body = check(e)?;
+        // A content page must be full.
+        if let Some(items) = body.get("items").and_then(|i| i.as_array()) {
+            if items.len() != PAGE as usize {
+                return Err(format!("{}: {} items, not {PAGE}", e.label, items.len()).into());
+            }
+        }
     }
+    let window = Window {
+        warmup: s.warmup,
+        seconds: s.seconds,
+    };
     let load_before = load_average();
     let mut results = Vec::with_capacity(endpoints.len());
     for e in &endpoints {
         if e.logs {
             start_logging();
         }
-        results.push(drive(e, s));
+        results.push(drive(e, s.clients, window));
     }
 
     real.stop();

@@ -1,6 +1,14 @@
 //! `make bench` (`cargo bench --bench bench`): what chatdesk costs, as
 //! ratios to baselines measured in the same run.
 //!
+//! - SDK config: `GET /api/v1/sdk/chat/config` from the warm per-key
+//!   cache, with and without the site's `Origin`, against a bare actix-web
+//!   server (the same worker count) and chatdesk's `/healthz`, taking turns
+//!   in rounds; the target is 0.7 of the bare server's throughput.
+//! - Visitor mix: open a session, ask a question naming a published item,
+//!   vote UP, through HTTP against the same writes as hand-written SQL in
+//!   one transaction, with the same client threads, on SQLite and, when it
+//!   answers, PostgreSQL (`TEST_DATABASE_URL`).
 //! - HTTP: a bare actix-web server with one trivial JSON handler (the same
 //!   worker count) against the real chatdesk server on a fresh SQLite
 //!   database with one PRO tenant, one site and a library of content items.
@@ -14,23 +22,35 @@
 //!   SQLite and, when it answers, PostgreSQL (`TEST_DATABASE_URL`); two more
 //!   variants (the query in diesel's DSL, alone and after the pool's
 //!   checkout `SELECT 1`) show where the difference goes.
+//! - Matcher: building an `AnswerIndex` over 10,000 generated published
+//!   items, and `find_answer` for questions that name an item, describe one
+//!   in other words, match nothing, or run to 2,000 characters.
 //!
-//! Everything targets 127.0.0.1, takes about a minute after the build, and
-//! stops by itself. Settings come from the environment: `BENCH_SECONDS` (5
-//! per HTTP endpoint, at most 60), `BENCH_WARMUP_SECONDS` (1),
-//! `BENCH_CLIENTS` (4), `BENCH_WORKERS` (one per core), `BENCH_ITEMS`
-//! (1000), `BENCH_STORE_CALLS` (4000 per variant).
+//! Everything targets 127.0.0.1, takes about three minutes after the
+//! build, and stops by itself. The sections that measure HTTP run before
+//! the one that turns the request log on (it cannot be turned off again).
+//! Settings come from the environment: `BENCH_SECONDS` (5 per dashboard
+//! endpoint, at most 60), `BENCH_CONFIG_ROUNDS` (10 rounds of 1 s per SDK
+//! config row), `BENCH_MIX_SECONDS` (3 per visitor-mix window),
+//! `BENCH_MIX_ROUNDS` (2), `BENCH_WARMUP_SECONDS` (1), `BENCH_CLIENTS`
+//! (4), `BENCH_WORKERS` (one per core), `BENCH_ITEMS` (1000),
+//! `BENCH_STORE_CALLS` (4000 per variant), `BENCH_MATCHER_ITEMS` (10000),
+//! `BENCH_MATCHER_QUESTIONS` (300 per kind).
 //!
-//! The code: the settings and the run order here; `seed` makes the data,
-//! `servers` starts the bare baseline and chatdesk, `load` drives one
-//! endpoint with client threads, `http` and `store` run and print their
-//! tables.
+//! The code: the settings and the run order here; `seed` makes the data
+//! (`catalog` generates the libraries), `servers` starts the bare baseline
+//! and chatdesk, `load` drives client threads in a closed loop; `sdk`,
+//! `visitor`, `http`, `store` and `matcher` run and print their tables.
 
+mod catalog;
 mod http;
 mod load;
+mod matcher;
+mod sdk;
 mod seed;
 mod servers;
 mod store;
+mod visitor;
 
 use std::error::Error;
 use std::thread;
@@ -45,6 +65,8 @@ const PAGE: u32 = 25;
 /// each on fresh connections, so a slow patch of the machine or a slow
 /// connection hits them all alike; the figures are means over all calls.
 const ROUNDS: usize = 20;
+/// The seed of the SDK sites' generated library.
+const LIBRARY_SEED: u64 = 0x00c4_a7de_5c00;
 
 fn main() -> Result<()> {
     let s = Settings::from_env()?;
@@ -57,23 +79,38 @@ fn main() -> Result<()> {
     );
     println!(
         "settings: HTTP {} keep-alive client threads, {} server workers each, \
-         {} s per endpoint after {} s warm-up; {} content items (2 in 3 PUBLISHED); \
-         store {} calls per variant in {ROUNDS} alternating rounds on fresh connections; no log subscriber \
-         unless a row says so",
+         {} s per dashboard endpoint and {} s per visitor-mix window after {} s warm-up; {} content \
+         items per site (dashboard site 2 in 3 PUBLISHED, SDK sites 4 in 5); store {} calls per \
+         variant in {ROUNDS} alternating rounds on fresh connections; matcher over {} items, {} \
+         questions per kind; no log subscriber unless a row says so",
         s.clients,
         s.workers,
         s.seconds.as_secs_f64(),
+        s.mix_seconds.as_secs_f64(),
         s.warmup.as_secs_f64(),
         s.items,
         s.store_calls,
+        s.matcher_items,
+        s.matcher_questions,
     );
     println!();
 
     let started = Instant::now();
-    http::http(&s)?;
-    println!();
-    store::store(&s)?;
-    println!();
+    let sections: [(&str, Section); 5] = [
+        ("SDK config", sdk::config),
+        ("visitor mix", visitor::visitor),
+        // Turns the request log on for its last rows: after every other
+        // HTTP measurement.
+        ("HTTP", http::http),
+        ("store", store::store),
+        ("matcher", matcher::matcher),
+    ];
+    for (name, section) in sections {
+        let began = Instant::now();
+        section(&s)?;
+        println!("({name} took {:.0} s)", began.elapsed().as_secs_f64());
+        println!();
+    }
     println!("done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -86,15 +123,23 @@ fn build_kind() -> &'static str {
     }
 }
 
+/// One section of the run: measures and prints its tables.
+type Section = fn(&Settings) -> Result<()>;
+
 // ----- settings -----
 
 struct Settings {
     seconds: Duration,
+    mix_seconds: Duration,
+    config_rounds: usize,
+    mix_rounds: usize,
     warmup: Duration,
     clients: usize,
     workers: usize,
     items: usize,
     store_calls: usize,
+    matcher_items: usize,
+    matcher_questions: usize,
     cores: usize,
 }
 
@@ -107,11 +152,16 @@ impl Settings {
         }
         Ok(Settings {
             seconds: Duration::from_secs(number("BENCH_SECONDS", 5, 60)? as u64),
+            mix_seconds: Duration::from_secs(number("BENCH_MIX_SECONDS", 3, 60)? as u64),
+            config_rounds: number("BENCH_CONFIG_ROUNDS", 10, 60)?,
+            mix_rounds: number("BENCH_MIX_ROUNDS", 2, 10)?,
             warmup: Duration::from_secs(number("BENCH_WARMUP_SECONDS", 1, 10)? as u64),
             clients: number("BENCH_CLIENTS", 4, 64)?,
             workers: number("BENCH_WORKERS", cores, 64)?,
             items,
             store_calls: number("BENCH_STORE_CALLS", 4000, 100_000)?.max(ROUNDS),
+            matcher_items: number("BENCH_MATCHER_ITEMS", 10_000, 50_000)?,
+            matcher_questions: number("BENCH_MATCHER_QUESTIONS", 300, 10_000)?,
             cores,
         })
     }

@@ -90,6 +90,17 @@ pub(crate) fn bare_server(workers: usize) -> Result<Running> {
     })
 }
 
+/// `serve`'s configuration for a database, with mail log-only, no model
+/// and `workers` server workers.
+pub(crate) fn config_for(database_url: &str, workers: usize) -> Result<Config> {
+    let mut config = Config::from_env(Some(database_url.to_string()))?;
+    config.smtp_url = None;
+    config.resend_api_key = None;
+    config.llm = None;
+    config.workers = Some(workers);
+    Ok(config)
+}
+
 /// The real server, as `chatdesk serve` builds it.
 pub(crate) fn chatdesk_server(config: Config) -> Result<Running> {
     Running::spawn(move || {
