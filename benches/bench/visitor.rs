@@ -78,7 +78,9 @@ pub(crate) fn visitor(s: &Settings) -> Result<()> {
         "it/s over all rounds; p50/p99 of one iteration (means over the rounds); CPU µs = CPU \
          time of this whole process per iteration (clients, server and SQLite; PostgreSQL's own \
          processes are not counted); ours = the share of all cores this process used; busy = \
-         how busy the machine's cores were (every process: PostgreSQL's and any other); vs SQL = throughput / the hand-written SQL's; load average now {}",
+         how busy the machine's cores were (every process: PostgreSQL's and any other); vs SQL = \
+         throughput / the hand-written SQL's; per round: it/s (= the ratio to the SQL in the same \
+         round); load average now {}",
         load_average()
     );
     Ok(())
@@ -119,11 +121,12 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
         &library(s.items, LIBRARY_SEED),
     )?;
     let seeding = seeding.elapsed();
+    // No ANALYZE here: statistics saying the conversation tables are
+    // empty make PostgreSQL keep sequential-scan generic plans for the
+    // store's prepared statements while the tables grow (until autovacuum
+    // analyzes them again), and the HTTP path slows down round by round.
     let mut conn = chatdesk_store::connect(db.url())?;
     let backend = conn.backend();
-    if backend == Backend::Postgres {
-        conn.batch_execute("ANALYZE")?;
-    }
     let base = server.base();
     let statements = Statements::new(backend);
     let writers = Mutex::new(());
@@ -197,10 +200,20 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
         let per_round: Vec<String> = runs[p]
             .iter()
             .zip(sql_runs)
-            .map(|(mine, sql)| format!("{:.2}", mine.per_second / sql.per_second))
+            .map(|(mine, sql)| {
+                if *path == Path::Sql {
+                    format!("{:.0}", mine.per_second)
+                } else {
+                    format!(
+                        "{:.0} = {:.2}",
+                        mine.per_second,
+                        mine.per_second / sql.per_second
+                    )
+                }
+            })
             .collect();
         println!(
-            "{:<10} {:<32} {:>6.0} {:>7.2} {:>7.2} {:>7.0} {:>4.0}% {:>4.0}% {:>7.3}{}",
+            "{:<10} {:<32} {:>6.0} {:>7.2} {:>7.2} {:>7.0} {:>4.0}% {:>4.0}% {:>7.3}   (per round: {})",
             name,
             path.label(),
             throughput(&runs[p]),
@@ -216,11 +229,7 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
                 .machine_busy
                 .map_or(f64::NAN, |b| b * 100.0)),
             throughput(&runs[p]) / baseline,
-            if *path == Path::Sql {
-                String::new()
-            } else {
-                format!("   (per round: {})", per_round.join(", "))
-            },
+            per_round.join(", "),
         );
     }
     let mut step = |i: usize| {
