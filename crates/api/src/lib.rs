@@ -142,11 +142,6 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
             "/api/v1/openapi.json",
             [(Method::GET, web::to(routes::openapi::openapi_json))],
         ))
-        .service(routes::openapi::api_reference())
-        .service(web::redirect(
-            "/api/docs",
-            routes::openapi::API_REFERENCE_PATH,
-        ))
         .service(
             web::scope("/api/v1/sdk")
                 .app_data(web::PayloadConfig::new(sdk::SDK_BODY_LIMIT))
@@ -193,6 +188,13 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
                 })
                 .configure(routes::dashboard),
         )
+        // After the API scopes: its catch-all pattern is a regex that every
+        // request registered after it would pay for.
+        .service(routes::openapi::api_reference())
+        .service(web::redirect(
+            "/api/docs",
+            routes::openapi::API_REFERENCE_PATH,
+        ))
         .default_service(web::to(|| async {
             Err::<actix_web::HttpResponse, _>(ApiError::not_found("No route matches this path."))
         }));

@@ -123,22 +123,23 @@ pub struct SdkCall<'a> {
 
 impl Sdk {
     /// The key's gate with its config body, checked against the request's
-    /// origin: from the cache with no blocking-pool hop, else loaded in one.
+    /// origin: from the cache with no blocking-pool hop (the origin was
+    /// checked as the request was extracted), else loaded in one.
     pub async fn gate(&self) -> Result<Arc<CachedGate>, ApiError> {
-        let gate = match self.cached.clone() {
-            Some(gate) => gate,
+        match self.cached.clone() {
+            Some(gate) => Ok(gate),
             None => {
                 let (service, caches, key) =
                     (self.service.clone(), self.caches.clone(), self.key.clone());
-                web::block(move || load(&service, &caches, &key))
+                let gate = web::block(move || load(&service, &caches, &key))
                     .await
                     .map_err(|_| {
                         ApiError::from(Error::Internal("blocking task was cancelled".into()))
-                    })??
+                    })??;
+                gate.gate.admits_origin(self.origin.as_deref())?;
+                Ok(gate)
             }
-        };
-        gate.gate.admits_origin(self.origin.as_deref())?;
-        Ok(gate)
+        }
     }
 
     /// Runs a use case on the key's gate in one blocking-pool hop (the
