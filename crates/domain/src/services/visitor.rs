@@ -106,6 +106,7 @@ pub struct VisitorService {
     model: Option<Arc<dyn AnswerModel>>,
     ranker: RankerChoice,
     indexes: Arc<Mutex<HashMap<SiteId, Arc<SiteIndex>>>>,
+    builds: Arc<Mutex<HashMap<SiteId, Arc<Mutex<()>>>>>,
 }
 
 impl VisitorService {
@@ -123,6 +124,7 @@ impl VisitorService {
             model,
             ranker: RankerChoice::Lexical,
             indexes: Arc::default(),
+            builds: Arc::default(),
         }
     }
 
@@ -484,7 +486,17 @@ impl VisitorService {
     /// The site's answer index at `version`, built from its published
     /// content when the cached one is older.
     fn index(&self, site: SiteId, version: i64) -> Result<Arc<SiteIndex>, Error> {
-        if let Some(cached) = self.cached_index(site).filter(|c| c.version == version) {
+        if let Some(cached) = self.fresh_index(site, version) {
+            return Ok(cached);
+        }
+        // One build per site at a time: the questions that arrive while the
+        // library is read and indexed wait for that build and use it,
+        // rather than each reading the whole library again.
+        let lock = self.build_lock(site);
+        let _building = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cached) = self.fresh_index(site, version) {
             return Ok(cached);
         }
         let items = self.repo.published_content(site)?;
@@ -496,13 +508,31 @@ impl VisitorService {
             if cache.len() >= INDEX_CACHE_SITES {
                 cache.clear();
             }
-            // A concurrent rebuild at a newer version wins.
+            // A rebuild at a newer version wins.
             let keep_newer = cache.get(&site).is_some_and(|c| c.version > version);
             if !keep_newer {
                 cache.insert(site, built.clone());
             }
         }
         Ok(built)
+    }
+
+    /// The cached index of the site when it is of `version` or newer (a
+    /// newer library is as good an answer).
+    fn fresh_index(&self, site: SiteId, version: i64) -> Option<Arc<SiteIndex>> {
+        self.cached_index(site).filter(|c| c.version >= version)
+    }
+
+    /// The lock a site's index builds take.
+    fn build_lock(&self, site: SiteId) -> Arc<Mutex<()>> {
+        let mut builds = self
+            .builds
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if builds.len() >= INDEX_CACHE_SITES {
+            builds.clear();
+        }
+        builds.entry(site).or_default().clone()
     }
 
     fn cached_index(&self, site: SiteId) -> Option<Arc<SiteIndex>> {
