@@ -3,6 +3,7 @@
 //! and the content version. Exchanges and votes are in the submodules.
 
 mod exchanges;
+mod races;
 mod votes;
 
 use std::sync::Barrier;
