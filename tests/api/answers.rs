@@ -688,3 +688,51 @@ fn parallel_questions_in_one_session_stop_at_the_limit() {
     );
     assert_eq!(messages(&app, &site.key, &visitor).len(), 10);
 }
+
+/// The model is called with no database connection held: with a pool of
+/// one connection, the site's other visitors and its team are answered
+/// while a slow model is still drafting.
+#[test]
+fn no_database_connection_waits_on_the_model() {
+    let fake = FakeModelServer::start();
+    fake.set_default(Behaviour::delayed(
+        Duration::from_millis(1500),
+        Behaviour::guide("Close my account", "", "Open Settings, then Close account."),
+    ));
+    let Some(app) = TestApp::try_spawn_with(|config| {
+        config.pool_size = 1;
+        config.llm = Some(LlmSettings {
+            base_url: fake.base_url(),
+            api_key: Some(MODEL_KEY.into()),
+            model: MODEL.into(),
+            timeout: Duration::from_secs(5),
+            model_ranks: false,
+        });
+    }) else {
+        return;
+    };
+    let site = site_with_credits(&app, "slow-model.example.com", 1);
+    let asking = app.visit(&site.key, "asker");
+    let other = app.visit(&site.key, "other");
+    thread::scope(|s| {
+        let asked = s.spawn(|| {
+            let started = Instant::now();
+            let reply = ask(&app, &site, &asking, "How do I close my account?");
+            (reply, started.elapsed())
+        });
+        fake.wait_for(1, Duration::from_secs(5));
+        // The model is drafting now; the one connection must be free.
+        let started = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(messages(&app, &site.key, &other).len(), 0);
+            assert_eq!(credits(&app, &site), 0, "the credit is spent meanwhile");
+        }
+        let meanwhile = started.elapsed();
+        let (reply, took) = asked.join().unwrap();
+        assert_eq!(reply["status"], "GENERATED_CONTENT", "{reply}");
+        assert!(
+            meanwhile < Duration::from_millis(1000) && took >= Duration::from_millis(1500),
+            "other requests took {meanwhile:?} while the model took {took:?}"
+        );
+    });
+}

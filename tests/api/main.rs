@@ -22,5 +22,6 @@ mod preconditions;
 mod races;
 mod replicas;
 mod sdk;
+mod sdk_input;
 mod sites;
 mod widget;
