@@ -282,15 +282,13 @@ pub struct ChatFeedback {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Checks that a vote is on an assistant message.
-pub fn check_votable(message: &ChatMessage) -> Result<(), Error> {
-    if message.role == MessageRole::Assistant {
+/// Checks that a vote is on an assistant message: visitors vote on
+/// answers, not on their own questions or on notices.
+pub fn check_votable(role: MessageRole) -> Result<(), Error> {
+    if role == MessageRole::Assistant {
         Ok(())
     } else {
-        Err(Error::invalid(
-            "messageId",
-            "only assistant messages can be voted on",
-        ))
+        Err(Error::NotAnAssistantMessage)
     }
 }
 
@@ -630,22 +628,12 @@ mod tests {
     #[test]
     fn only_assistant_messages_are_votable() {
         for role in MessageRole::ALL {
-            let message = ChatMessage {
-                id: MessageId(uuid::Uuid::now_v7()),
-                session_id: SessionId(uuid::Uuid::now_v7()),
-                site_id: SiteId(uuid::Uuid::now_v7()),
-                role: *role,
-                status: MessageStatus::Completed,
-                content: "hi".into(),
-                content_ref: None,
-                model: None,
-                tokens_used: None,
-                created_at: Utc::now(),
+            let expected = if *role == MessageRole::Assistant {
+                Ok(())
+            } else {
+                Err(Error::NotAnAssistantMessage)
             };
-            assert_eq!(
-                check_votable(&message).is_ok(),
-                *role == MessageRole::Assistant
-            );
+            assert_eq!(check_votable(*role), expected, "{role}");
         }
     }
 

@@ -1,6 +1,6 @@
 //! A visitor's vote on an assistant message.
 
-use chatdesk_domain::conversation::{MessageRole, Vote};
+use chatdesk_domain::conversation::{check_votable, MessageRole, Vote};
 use chatdesk_domain::ids::{FeedbackId, MessageId, SessionId};
 use chatdesk_domain::ports::VoteOutcome;
 use chatdesk_domain::{Entity, Error};
@@ -66,9 +66,7 @@ pub(super) fn vote(
         column: "role",
         message: format!("{role:?} {e}"),
     })?;
-    if role != MessageRole::Assistant {
-        return Err(Error::NotAnAssistantMessage.into());
-    }
+    check_votable(role)?;
 
     // One vote per message: the session's row lock keeps a concurrent vote
     // on the same message from inserting between this read and the write.
