@@ -24,6 +24,7 @@ use chatdesk_domain::Error;
 use super::cache::SdkCaches;
 use super::{SESSION_HEADER, SITE_KEY_HEADER};
 use crate::error::ApiError;
+use crate::extract::run;
 
 /// Methods the SDK's routes use.
 const ALLOWED_METHODS: &str = "GET, POST, PUT";
@@ -44,15 +45,13 @@ async fn admitted(req: &ServiceRequest, origin: &str) -> Result<bool, ApiError> 
     if let Some(admitted) = caches.origin(&host) {
         return Ok(admitted);
     }
-    web::block(move || {
+    run(&service, move |service| {
         let epoch = caches.epoch();
         let admitted = service.admits_origin_host(&host)?;
         caches.store_origin(host, admitted, epoch);
-        Ok::<_, Error>(admitted)
+        Ok(admitted)
     })
     .await
-    .map_err(|_| ApiError::from(Error::Internal("blocking task was cancelled".into())))?
-    .map_err(ApiError::from)
 }
 
 fn origin_not_allowed() -> ApiError {

@@ -17,6 +17,7 @@ use chatdesk_domain::Error;
 
 use crate::dto::sdk::ConfigView;
 use crate::error::ApiError;
+use crate::extract::run;
 use cache::{Cached, CachedGate, SdkCaches};
 
 /// The header carrying the site's API key.
@@ -92,11 +93,13 @@ impl Sdk {
     }
 }
 
-/// Loads a key's gate from the store and caches it (with its config body).
+/// Loads a key's gate from the store, caches it (with its config body)
+/// and checks the request's origin against it.
 fn load(
     service: &VisitorService,
     caches: &SdkCaches,
     key: &SecretHash,
+    origin: Option<&str>,
 ) -> Result<Arc<CachedGate>, Error> {
     let epoch = caches.epoch();
     let found = service.gate(key)?.map(|gate| {
@@ -106,7 +109,9 @@ fn load(
         })
     });
     caches.store_key(key.clone(), found.clone(), epoch);
-    found.ok_or(Error::InvalidCredentials)
+    let gate = found.ok_or(Error::InvalidCredentials)?;
+    gate.gate.admits_origin(origin)?;
+    Ok(gate)
 }
 
 /// What a use case run by [`Sdk::run`] is given.
@@ -126,25 +131,19 @@ impl Sdk {
     /// origin: from the cache with no blocking-pool hop (the origin was
     /// checked as the request was extracted), else loaded in one.
     pub async fn gate(&self) -> Result<Arc<CachedGate>, ApiError> {
-        match self.cached.clone() {
-            Some(gate) => Ok(gate),
-            None => {
-                let (service, caches, key) =
-                    (self.service.clone(), self.caches.clone(), self.key.clone());
-                let gate = web::block(move || load(&service, &caches, &key))
-                    .await
-                    .map_err(|_| {
-                        ApiError::from(Error::Internal("blocking task was cancelled".into()))
-                    })??;
-                gate.gate.admits_origin(self.origin.as_deref())?;
-                Ok(gate)
-            }
+        if let Some(gate) = &self.cached {
+            return Ok(gate.clone());
         }
+        let (caches, key, origin) = (self.caches.clone(), self.key.clone(), self.origin.clone());
+        run(&self.service, move |service| {
+            load(service, &caches, &key, origin.as_deref())
+        })
+        .await
     }
 
     /// Runs a use case on the key's gate in one blocking-pool hop (the
-    /// gate is loaded in the same hop when it is not cached). The origin
-    /// is checked first.
+    /// gate is loaded, and the origin checked, in the same hop when it is
+    /// not cached).
     pub async fn run<T, F>(self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -158,24 +157,18 @@ impl Sdk {
             service,
             caches,
         } = self;
-        web::block(move || {
+        run(&service, move |service| {
             let gate = match cached {
                 Some(gate) => gate,
-                None => {
-                    let gate = load(&service, &caches, &key)?;
-                    gate.gate.admits_origin(origin.as_deref())?;
-                    gate
-                }
+                None => load(service, &caches, &key, origin.as_deref())?,
             };
             f(SdkCall {
-                service: &service,
+                service,
                 gate: &gate.gate,
                 key: &key,
                 session_token: session_token.as_deref(),
             })
         })
         .await
-        .map_err(|_| ApiError::from(Error::Internal("blocking task was cancelled".into())))?
-        .map_err(ApiError::from)
     }
 }

@@ -377,7 +377,8 @@ impl VisitorService {
             key: key.clone(),
             tenant_id: context.tenant_id,
             limit,
-            idle_cutoff: self.clock.now() - SESSION_IDLE_TIMEOUT,
+            // The question was stamped now: `ask`'s cutoff, a moment on.
+            idle_cutoff: question.created_at - SESSION_IDLE_TIMEOUT,
             question: question.clone(),
             reply,
             cost,
