@@ -10,7 +10,6 @@ use crate::error::{Error, Validator};
 use crate::ids::{
     ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId, TicketId, WidgetId,
 };
-use crate::secret::SecretHash;
 
 /// A visitor of a site: anonymous until the site identifies them.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,8 +60,6 @@ pub struct ChatSession {
     pub widget_id: WidgetId,
     /// Its visitor.
     pub end_user_id: EndUserId,
-    /// Hash of the session token the widget holds.
-    pub token_hash: SecretHash,
     /// When it started.
     pub started_at: DateTime<Utc>,
     /// Latest message or vote.

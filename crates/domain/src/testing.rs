@@ -249,7 +249,6 @@ pub mod builders {
             site_id: SiteId(Uuid::now_v7()),
             widget_id: WidgetId(Uuid::now_v7()),
             end_user_id: EndUserId(Uuid::now_v7()),
-            token_hash: SecretHash::of("cd_sess_test"),
             started_at: t0(),
             last_active_at: t0(),
             ended_at: None,

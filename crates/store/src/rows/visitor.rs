@@ -4,7 +4,7 @@ use chatdesk_domain::conversation::{ChatMessage, ChatSession, ContentRef};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{from_db_time, read_enum, read_hash, read_id, read_u32, to_db_time, write_i32};
+use super::{from_db_time, read_enum, read_id, read_u32, to_db_time, write_i32};
 use crate::error::StoreError;
 use crate::schema::{chat_messages, chat_sessions};
 
@@ -16,7 +16,6 @@ pub(crate) struct SessionRow {
     pub site_id: String,
     pub widget_id: String,
     pub end_user_id: String,
-    pub token_hash: String,
     pub started_at: NaiveDateTime,
     pub last_active_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
@@ -36,7 +35,6 @@ impl SessionRow {
             site_id: read_id(T, "site_id", &self.site_id)?,
             widget_id: read_id(T, "widget_id", &self.widget_id)?,
             end_user_id: read_id(T, "end_user_id", &self.end_user_id)?,
-            token_hash: read_hash(T, "token_hash", &self.token_hash)?,
             started_at: from_db_time(self.started_at),
             last_active_at: from_db_time(self.last_active_at),
             ended_at: self.ended_at.map(from_db_time),
