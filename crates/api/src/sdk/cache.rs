@@ -144,19 +144,15 @@ impl SdkCaches {
     pub fn apply(&self, change: ConfigChange) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut keys) = self.keys.write() {
-            match change {
-                ConfigChange::Site(site) => keys.retain(|_, entry| match entry {
-                    KeyEntry::Known(gate, _) => gate.gate.site.id != site,
-                    KeyEntry::Unknown(_) => true,
-                }),
-                ConfigChange::Tenant(tenant) => keys.retain(|_, entry| match entry {
-                    KeyEntry::Known(gate, _) => gate.gate.site.tenant_id != tenant,
-                    KeyEntry::Unknown(_) => true,
-                }),
-                ConfigChange::Everything => keys.clear(),
-            }
-            // A site's new key or domain may be cached as unknown.
-            keys.retain(|_, entry| matches!(entry, KeyEntry::Known(..)));
+            // One pass: the changed site's or tenant's gates go, and so do
+            // unknown keys (a site's new key may be cached as unknown).
+            keys.retain(|_, entry| match (entry, change) {
+                (KeyEntry::Unknown(_), _) | (_, ConfigChange::Everything) => false,
+                (KeyEntry::Known(gate, _), ConfigChange::Site(site)) => gate.gate.site.id != site,
+                (KeyEntry::Known(gate, _), ConfigChange::Tenant(tenant)) => {
+                    gate.gate.site.tenant_id != tenant
+                }
+            });
         }
         if let Ok(mut origins) = self.origins.write() {
             // Domains move between sites rarely; start the origins over.
