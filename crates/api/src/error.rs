@@ -33,9 +33,20 @@ pub struct Problem {
     pub detail: String,
     /// Stable, machine-readable code, e.g. `PLAN_LIMIT`.
     pub code: String,
-    /// The invalid fields (422 only).
+    /// The invalid fields (422), or the query parameters that could not be
+    /// read (400 `MALFORMED_QUERY`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemField>>,
+}
+
+fn problem_fields(errors: Vec<FieldError>) -> Vec<ProblemField> {
+    errors
+        .into_iter()
+        .map(|e| ProblemField {
+            field: e.field,
+            message: e.message,
+        })
+        .collect()
 }
 
 /// An error response.
@@ -67,21 +78,25 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
+    /// 400 `MALFORMED_QUERY` naming each query parameter whose value
+    /// could not be read.
+    pub fn malformed_query(errors: Vec<FieldError>) -> Self {
+        ApiError {
+            errors: Some(problem_fields(errors)),
+            ..Self::malformed(
+                "MALFORMED_QUERY",
+                "The query has parameters that cannot be read.",
+            )
+        }
+    }
+
     /// 422 with field errors.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "VALIDATION_FAILED",
             detail: "The request has invalid fields.".into(),
-            errors: Some(
-                errors
-                    .into_iter()
-                    .map(|e| ProblemField {
-                        field: e.field,
-                        message: e.message,
-                    })
-                    .collect(),
-            ),
+            errors: Some(problem_fields(errors)),
             retry_after: None,
         }
     }

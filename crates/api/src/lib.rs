@@ -22,7 +22,7 @@ use chatdesk_domain::ids::SiteId;
 use chatdesk_domain::observability::Observability;
 use chatdesk_domain::ports::Readiness;
 use chatdesk_domain::services::{
-    ContentService, SiteService, TenancyService, VisitorService, WidgetService,
+    ContentService, ConversationService, SiteService, TenancyService, VisitorService, WidgetService,
 };
 use sdk::cache::SdkCaches;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
@@ -214,6 +214,8 @@ pub struct Services {
     pub widgets: WidgetService,
     /// The content library.
     pub content: ContentService,
+    /// The Conversations tab.
+    pub conversations: ConversationService,
     /// The widget SDK.
     pub visitors: VisitorService,
     /// The database probe of `/readyz`.
@@ -227,6 +229,7 @@ struct AppData {
     sites: web::Data<SiteService>,
     widgets: web::Data<WidgetService>,
     content: web::Data<ContentService>,
+    conversations: web::Data<ConversationService>,
     visitors: web::Data<VisitorService>,
     readiness: web::Data<dyn Readiness>,
 }
@@ -238,6 +241,7 @@ impl AppData {
             sites: web::Data::new(services.sites),
             widgets: web::Data::new(services.widgets),
             content: web::Data::new(services.content),
+            conversations: web::Data::new(services.conversations),
             visitors: web::Data::new(services.visitors),
             readiness: web::Data::from(services.readiness),
         }
@@ -264,6 +268,7 @@ pub fn serve(
             .app_data(data.sites)
             .app_data(data.widgets)
             .app_data(data.content)
+            .app_data(data.conversations)
             .app_data(data.visitors)
             .app_data(caches.clone())
             .app_data(data.readiness)

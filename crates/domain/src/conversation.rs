@@ -92,13 +92,31 @@ impl ChatSession {
         self.question_count < limit
     }
 
+    /// Whether the session is still the visitor's current one at `now`:
+    /// not ended, active within [`SESSION_IDLE_TIMEOUT`], and started
+    /// within [`SESSION_MAX_DURATION`]. Only a current session takes
+    /// questions and moves its `last_active_at`, so a session is never
+    /// active for longer than [`SESSION_MAX_DURATION`].
+    ///
+    /// [`SESSION_IDLE_TIMEOUT`]: crate::visitor::SESSION_IDLE_TIMEOUT
+    /// [`SESSION_MAX_DURATION`]: crate::visitor::SESSION_MAX_DURATION
+    pub fn is_current(&self, now: DateTime<Utc>) -> bool {
+        self.ended_at.is_none()
+            && self.last_active_at >= now - crate::visitor::SESSION_IDLE_TIMEOUT
+            && self.started_at >= now - crate::visitor::SESSION_MAX_DURATION
+    }
+
     /// Records a visitor's vote change on one of its messages: `old` is the
-    /// message's previous vote, if any.
+    /// message's previous vote, if any. The vote counts in any case; it
+    /// makes the session active at `now` only while the session is current
+    /// (a late vote on an ended conversation does not reopen it).
     pub fn record_vote(&mut self, old: Option<Vote>, new: Vote, now: DateTime<Utc>) {
         let (up, down) = vote_counts_after(self.up_votes, self.down_votes, old, new);
         self.up_votes = up;
         self.down_votes = down;
-        self.last_active_at = self.last_active_at.max(now);
+        if self.is_current(now) {
+            self.last_active_at = self.last_active_at.max(now);
+        }
     }
 }
 
@@ -303,75 +321,71 @@ closed_enum!(
     }
 );
 
-/// A condition on one vote counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CountIs {
-    /// The counter is 0.
-    Zero,
-    /// The counter is at least 1.
-    Positive,
+/// The sessions a list asks for by their votes: the `hasFeedback` and
+/// `feedback` filters together come down to one of these (or to nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VoteClass {
+    /// Any votes or none (no vote filter).
+    Any,
+    /// At least one vote (`hasFeedback=true`, `feedback=EITHER`).
+    Voted,
+    /// UP votes and no DOWN vote (`UP_ONLY`).
+    UpOnly,
+    /// DOWN votes and no UP vote (`DOWN_ONLY`).
+    DownOnly,
+    /// No vote (`hasFeedback=false`, `feedback=NEITHER`).
+    Unvoted,
 }
 
-impl CountIs {
-    fn holds(self, count: u32) -> bool {
+impl VoteClass {
+    /// Every class.
+    pub const ALL: [VoteClass; 5] = [
+        VoteClass::Any,
+        VoteClass::Voted,
+        VoteClass::UpOnly,
+        VoteClass::DownOnly,
+        VoteClass::Unvoted,
+    ];
+
+    /// Whether a session with these counters is in the class.
+    pub fn holds(self, up: u32, down: u32) -> bool {
         match self {
-            CountIs::Zero => count == 0,
-            CountIs::Positive => count > 0,
+            VoteClass::Any => true,
+            VoteClass::Voted => up > 0 || down > 0,
+            VoteClass::UpOnly => up > 0 && down == 0,
+            VoteClass::DownOnly => up == 0 && down > 0,
+            VoteClass::Unvoted => up == 0 && down == 0,
+        }
+    }
+
+    /// The sessions in both classes, as one class; `None` when no session
+    /// can be in both (UP_ONLY and DOWN_ONLY, or voted and unvoted).
+    pub fn and(self, other: VoteClass) -> Option<VoteClass> {
+        use VoteClass::*;
+        match (self, other) {
+            (Any, x) | (x, Any) => Some(x),
+            (a, b) if a == b => Some(a),
+            (Voted, x @ (UpOnly | DownOnly)) | (x @ (UpOnly | DownOnly), Voted) => Some(x),
+            _ => None,
         }
     }
 }
 
-/// What a feedback filter asks of a session's vote counters, in a form the
-/// store translates directly to SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VoteCondition {
-    /// Conditions on `up_votes` and `down_votes`, both must hold.
-    Counts {
-        /// Condition on UP votes.
-        up: Option<CountIs>,
-        /// Condition on DOWN votes.
-        down: Option<CountIs>,
-    },
-    /// At least one vote of either kind (`up > 0 OR down > 0`).
-    AnyVote,
-}
-
-impl VoteCondition {
-    /// Whether counters satisfy the condition.
-    pub fn holds(self, up: u32, down: u32) -> bool {
-        match self {
-            VoteCondition::Counts { up: u, down: d } => {
-                u.is_none_or(|c| c.holds(up)) && d.is_none_or(|c| c.holds(down))
-            }
-            VoteCondition::AnyVote => up > 0 || down > 0,
+impl From<FeedbackKind> for VoteClass {
+    fn from(kind: FeedbackKind) -> Self {
+        match kind {
+            FeedbackKind::UpOnly => VoteClass::UpOnly,
+            FeedbackKind::DownOnly => VoteClass::DownOnly,
+            FeedbackKind::Either => VoteClass::Voted,
+            FeedbackKind::Neither => VoteClass::Unvoted,
         }
     }
 }
 
 impl FeedbackKind {
-    /// The kind's condition on the vote counters.
-    pub fn condition(self) -> VoteCondition {
-        use CountIs::*;
-        match self {
-            FeedbackKind::UpOnly => VoteCondition::Counts {
-                up: Some(Positive),
-                down: Some(Zero),
-            },
-            FeedbackKind::DownOnly => VoteCondition::Counts {
-                up: Some(Zero),
-                down: Some(Positive),
-            },
-            FeedbackKind::Either => VoteCondition::AnyVote,
-            FeedbackKind::Neither => VoteCondition::Counts {
-                up: Some(Zero),
-                down: Some(Zero),
-            },
-        }
-    }
-
     /// Whether a session with these counters is of this kind.
     pub fn matches(self, up: u32, down: u32) -> bool {
-        self.condition().holds(up, down)
+        VoteClass::from(self).holds(up, down)
     }
 }
 
@@ -386,17 +400,9 @@ pub struct DateWindow {
 }
 
 impl DateWindow {
-    /// A window; `from` must not be after `to`.
-    pub fn new(
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-    ) -> Result<DateWindow, Error> {
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(Error::invalid("from", "must not be after `to`"));
-            }
-        }
-        Ok(DateWindow { from, to })
+    /// Whether the window holds any instant (`from` is not after `to`).
+    pub fn is_empty(&self) -> bool {
+        matches!((self.from, self.to), (Some(f), Some(t)) if f > t)
     }
 
     /// Whether a session active over `[started_at, last_active_at]` overlaps
@@ -406,9 +412,21 @@ impl DateWindow {
         self.to.is_none_or(|to| started_at <= to)
             && self.from.is_none_or(|from| last_active_at >= from)
     }
+
+    /// The latest `last_active_at` a session overlapping the window can
+    /// have: a session is active for at most [`SESSION_MAX_DURATION`]
+    /// after it starts, and it must start by `to`. The condition is implied
+    /// by the overlap, so adding it changes no result; it bounds the range
+    /// of the list's index that a window query reads.
+    ///
+    /// [`SESSION_MAX_DURATION`]: crate::visitor::SESSION_MAX_DURATION
+    pub fn latest_activity(&self) -> Option<DateTime<Utc>> {
+        self.to.map(|to| to + crate::visitor::SESSION_MAX_DURATION)
+    }
 }
 
-/// The Conversations tab's filters; every set filter must hold.
+/// The Conversations tab's filters, as the request named them; every set
+/// filter must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConversationFilter {
     /// Date window.
@@ -421,34 +439,140 @@ pub struct ConversationFilter {
     pub escalated: Option<bool>,
 }
 
+/// What a conversation list asks of the store: the filters reduced to one
+/// vote class, the escalation and the window, none of them contradictory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationQuery {
+    /// The vote class.
+    pub votes: VoteClass,
+    /// Escalated (true), not escalated (false) or either.
+    pub escalated: Option<bool>,
+    /// The date window (not empty).
+    pub window: DateWindow,
+}
+
 impl ConversationFilter {
-    /// Every vote condition the filter sets, `hasFeedback` included
-    /// (true = EITHER, false = NEITHER). A contradictory pair simply matches
-    /// nothing.
-    pub fn vote_conditions(&self) -> Vec<VoteCondition> {
+    /// The filters as one query, or `None` when they contradict each other
+    /// (`hasFeedback=true` with `NEITHER`, `UP_ONLY` with `DOWN_ONLY`'s
+    /// `hasFeedback=false`, a window ending before it starts): then no
+    /// session matches and the list is empty, without asking the store.
+    pub fn query(&self) -> Option<ConversationQuery> {
         let has = self.has_feedback.map(|has| {
             if has {
-                FeedbackKind::Either
+                VoteClass::Voted
             } else {
-                FeedbackKind::Neither
+                VoteClass::Unvoted
             }
         });
-        has.into_iter()
-            .chain(self.feedback)
-            .map(FeedbackKind::condition)
-            .collect()
+        let kind = self.feedback.map(VoteClass::from);
+        let votes = has
+            .unwrap_or(VoteClass::Any)
+            .and(kind.unwrap_or(VoteClass::Any))?;
+        if self.window.is_empty() {
+            return None;
+        }
+        Some(ConversationQuery {
+            votes,
+            escalated: self.escalated,
+            window: self.window,
+        })
     }
 
-    /// Whether a session passes the filter (the reference for the store's SQL).
+    /// Whether a session passes the filter (the reference the store's SQL
+    /// is tested against).
+    pub fn matches(&self, session: &ChatSession) -> bool {
+        self.query().is_some_and(|q| q.matches(session))
+    }
+}
+
+impl ConversationQuery {
+    /// Whether a session passes the query.
     pub fn matches(&self, session: &ChatSession) -> bool {
         self.window
             .overlaps(session.started_at, session.last_active_at)
-            && self
-                .vote_conditions()
-                .iter()
-                .all(|c| c.holds(session.up_votes, session.down_votes))
+            && self.votes.holds(session.up_votes, session.down_votes)
             && self.escalated.is_none_or(|e| session.escalated() == e)
     }
+}
+
+/// The position of a session in the Conversations list, which is ordered
+/// by `last_active_at`, newest first, then by id: the keyset a page
+/// continues after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationCursor {
+    /// The session's `last_active_at` when the page was read.
+    pub last_active_at: DateTime<Utc>,
+    /// The session.
+    pub id: SessionId,
+}
+
+impl ConversationCursor {
+    /// The position of `session`.
+    pub fn of(session: &ChatSession) -> ConversationCursor {
+        ConversationCursor {
+            last_active_at: session.last_active_at,
+            id: session.id,
+        }
+    }
+}
+
+impl std::fmt::Display for ConversationCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}|{}", self.last_active_at.timestamp_micros(), self.id)
+    }
+}
+
+impl std::str::FromStr for ConversationCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (micros, id) = s.split_once('|').ok_or("not a conversation cursor")?;
+        let micros: i64 = micros.parse().map_err(|_| "not a conversation cursor")?;
+        let last_active_at =
+            DateTime::from_timestamp_micros(micros).ok_or("not a conversation cursor")?;
+        let id = id.parse().map_err(|_| "not a conversation cursor")?;
+        Ok(ConversationCursor {
+            last_active_at,
+            id: SessionId(id),
+        })
+    }
+}
+
+/// A session as the Conversations list shows it: the session and who the
+/// visitor is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// The session, with its counters.
+    pub session: ChatSession,
+    /// The visitor's anonymous id.
+    pub anonymous_id: String,
+    /// The visitor's external id, once identified.
+    pub external_id: Option<String>,
+}
+
+/// A ticket as a conversation links to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketLink {
+    /// The ticket.
+    pub id: TicketId,
+    /// Its status.
+    pub status: crate::ticket::TicketStatus,
+}
+
+/// The head of a conversation's detail: the session, the visitor's
+/// identity card and the ticket link. Its timeline is read in chunks
+/// after it (see [`crate::ports::ConversationRepository`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationHead {
+    /// The session.
+    pub session: ChatSession,
+    /// Its visitor.
+    pub end_user: EndUser,
+    /// The session's ticket (its first one), if any.
+    pub ticket: Option<TicketLink>,
+    /// The newest message when the head was read: the timeline goes up to
+    /// it, so a detail is the conversation as it was when asked for.
+    pub last_message: Option<MessageId>,
 }
 
 /// Parses the `traits` object of a session request: at most 50 keys of at
@@ -509,7 +633,10 @@ mod tests {
 
     #[test]
     fn date_window_overlap() {
-        let window = DateWindow::new(Some(at(10)), Some(at(12))).expect("ordered");
+        let window = DateWindow {
+            from: Some(at(10)),
+            to: Some(at(12)),
+        };
         // (started, last active, overlaps)
         let table = [
             (8, 9, false),   // entirely before
@@ -529,14 +656,61 @@ mod tests {
                 "{start}-{last}"
             );
         }
-        let open_start = DateWindow::new(None, Some(at(10))).expect("valid");
+        let open_start = DateWindow {
+            from: None,
+            to: Some(at(10)),
+        };
         assert!(open_start.overlaps(at(1), at(2)));
         assert!(!open_start.overlaps(at(11), at(12)));
-        let open_end = DateWindow::new(Some(at(10)), None).expect("valid");
+        let open_end = DateWindow {
+            from: Some(at(10)),
+            to: None,
+        };
         assert!(open_end.overlaps(at(1), at(10)));
         assert!(!open_end.overlaps(at(1), at(9)));
         assert!(DateWindow::default().overlaps(at(1), at(2)));
-        assert!(DateWindow::new(Some(at(12)), Some(at(10))).is_err());
+        let backwards = DateWindow {
+            from: Some(at(12)),
+            to: Some(at(10)),
+        };
+        assert!(backwards.is_empty());
+        assert!(!window.is_empty());
+        assert_eq!(
+            window.latest_activity(),
+            Some(at(12) + crate::visitor::SESSION_MAX_DURATION)
+        );
+        assert_eq!(open_end.latest_activity(), None);
+    }
+
+    #[test]
+    fn vote_classes_combine() {
+        use VoteClass::*;
+        // (a, b, a AND b)
+        let table = [
+            (Any, Any, Some(Any)),
+            (Any, UpOnly, Some(UpOnly)),
+            (Voted, Voted, Some(Voted)),
+            (Voted, UpOnly, Some(UpOnly)),
+            (DownOnly, Voted, Some(DownOnly)),
+            (Voted, Unvoted, None),
+            (UpOnly, DownOnly, None),
+            (UpOnly, Unvoted, None),
+            (Unvoted, Unvoted, Some(Unvoted)),
+        ];
+        for (a, b, expected) in table {
+            assert_eq!(a.and(b), expected, "{a:?} and {b:?}");
+            assert_eq!(b.and(a), expected, "{b:?} and {a:?}");
+        }
+        // The combination holds exactly where both do, on every counter pair.
+        for a in VoteClass::ALL {
+            for b in VoteClass::ALL {
+                for (up, down) in [(0, 0), (1, 0), (0, 1), (2, 3)] {
+                    let both = a.holds(up, down) && b.holds(up, down);
+                    let combined = a.and(b).is_some_and(|c| c.holds(up, down));
+                    assert_eq!(combined, both, "{a:?} {b:?} {up} {down}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -561,9 +735,56 @@ mod tests {
         assert!(f(None, None, Some(true)).matches(&s));
         assert_eq!(
             f(Some(true), Some(FeedbackKind::UpOnly), None)
-                .vote_conditions()
-                .len(),
-            2
+                .query()
+                .map(|q| q.votes),
+            Some(VoteClass::UpOnly)
+        );
+        assert_eq!(
+            f(Some(true), Some(FeedbackKind::Neither), None).query(),
+            None
+        );
+        assert_eq!(
+            f(Some(false), Some(FeedbackKind::Either), None).query(),
+            None
+        );
+        let backwards = ConversationFilter {
+            window: DateWindow {
+                from: Some(at(12)),
+                to: Some(at(10)),
+            },
+            ..ConversationFilter::default()
+        };
+        assert_eq!(backwards.query(), None);
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let s = a_session().build();
+        let cursor = ConversationCursor::of(&s);
+        let text = cursor.to_string();
+        assert_eq!(text.parse::<ConversationCursor>(), Ok(cursor));
+        for bad in ["", "1", "x|y", "1|not-a-uuid", "99999999999999999999|0"] {
+            assert!(bad.parse::<ConversationCursor>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_late_vote_counts_but_does_not_reopen_the_session() {
+        let mut s = a_session().build();
+        let later =
+            s.started_at + crate::visitor::SESSION_MAX_DURATION + chrono::Duration::minutes(1);
+        s.last_active_at = later - chrono::Duration::minutes(2);
+        s.record_vote(None, Vote::Up, later);
+        assert_eq!(s.up_votes, 1);
+        assert_eq!(s.last_active_at, later - chrono::Duration::minutes(2));
+        let mut idle = a_session().build();
+        let late = idle.last_active_at
+            + crate::visitor::SESSION_IDLE_TIMEOUT
+            + chrono::Duration::seconds(1);
+        idle.record_vote(None, Vote::Down, late);
+        assert_eq!(
+            (idle.down_votes, idle.last_active_at),
+            (1, a_session().build().last_active_at)
         );
     }
 

@@ -15,6 +15,13 @@ use crate::widget::{chat_gate, ChatWidget, GateClosed};
 /// the next `POST /sessions` then starts a new one.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::minutes(30);
 
+/// The longest a session lasts: after this long from its start it is no
+/// longer current (the next open starts a new one), however active it
+/// was. So a session's `[startedAt, lastActiveAt]` spans at most this,
+/// which keeps a date-window query of the Conversations list to a bounded
+/// range of its index.
+pub const SESSION_MAX_DURATION: Duration = Duration::hours(4);
+
 /// What generating one answer costs the tenant, in credits.
 pub const GENERATION_COST: u32 = 1;
 
@@ -158,15 +165,24 @@ pub fn check_identity(stored: Option<&str>, request: &VisitorIdentity) -> Result
     }
 }
 
-/// Until when a session idle since `last_active_at` stays current.
-pub fn session_expires_at(last_active_at: DateTime<Utc>) -> DateTime<Utc> {
-    last_active_at + SESSION_IDLE_TIMEOUT
+/// Until when a session that started at `started_at` and is idle since
+/// `last_active_at` stays current: [`SESSION_IDLE_TIMEOUT`] after its last
+/// activity, and no later than [`SESSION_MAX_DURATION`] after its start.
+pub fn session_expires_at(
+    started_at: DateTime<Utc>,
+    last_active_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    (last_active_at + SESSION_IDLE_TIMEOUT).min(started_at + SESSION_MAX_DURATION)
 }
 
 /// Seconds a rate-limited visitor waits before a new session may start:
-/// until the session has been idle for [`SESSION_IDLE_TIMEOUT`] (at least 1).
-pub fn retry_after_secs(last_active_at: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
-    let left = (session_expires_at(last_active_at) - now).num_seconds();
+/// until the session stops being current (at least 1).
+pub fn retry_after_secs(
+    started_at: DateTime<Utc>,
+    last_active_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> u64 {
+    let left = (session_expires_at(started_at, last_active_at) - now).num_seconds();
     u64::try_from(left).unwrap_or(0).max(1)
 }
 

@@ -371,6 +371,7 @@ fn opening_a_session_hands_the_store_everything_and_the_visitor_a_token() {
     assert!(request.token.verify(&opened.secret));
     assert_eq!(request.now, t0());
     assert_eq!(request.idle_cutoff, t0() - Duration::minutes(30));
+    assert_eq!(request.start_cutoff, t0() - Duration::hours(4));
     assert_ne!(request.new_session_id.0, request.new_visitor_id.0);
 }
 

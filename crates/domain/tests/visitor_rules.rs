@@ -17,7 +17,7 @@ use chatdesk_domain::tenant::Plan;
 use chatdesk_domain::testing::builders::{a_site, a_widget, t0};
 use chatdesk_domain::visitor::{
     retry_after_secs, session_expires_at, SiteGate, VisitorIdentity, VisitorInput, GENERATION_COST,
-    SESSION_IDLE_TIMEOUT,
+    SESSION_IDLE_TIMEOUT, SESSION_MAX_DURATION,
 };
 use chatdesk_domain::widget::{GateClosed, WidgetStatus};
 use chatdesk_domain::{Error, ErrorKind};
@@ -576,25 +576,34 @@ fn a_rate_limited_visitor_waits_until_the_session_idles_out() {
     ];
     for (idle_minutes, wait) in table {
         let last_active_at = now - Duration::minutes(idle_minutes);
+        // A session that started a minute before that activity.
+        let started_at = last_active_at - Duration::minutes(1);
         assert_eq!(
-            retry_after_secs(last_active_at, now),
+            retry_after_secs(started_at, last_active_at, now),
             wait,
             "idle {idle_minutes} min"
         );
         assert_eq!(
-            session_expires_at(last_active_at),
+            session_expires_at(started_at, last_active_at),
             last_active_at + Duration::minutes(30)
         );
     }
     // Sub-second remainders are cut, never rounded up to a longer wait.
+    let last = now - Duration::milliseconds(1_500);
+    assert_eq!(retry_after_secs(last, last, now), 1798);
+    // A session near its maximum duration ends then, however recently
+    // it was active: 4 h after its start.
+    let started_at = now - Duration::hours(4) + Duration::minutes(10);
     assert_eq!(
-        retry_after_secs(now - Duration::milliseconds(1_500), now),
-        1798
+        session_expires_at(started_at, now),
+        started_at + Duration::hours(4)
     );
+    assert_eq!(retry_after_secs(started_at, now, now), 600);
 }
 
 #[test]
 fn the_visitor_side_constants() {
     assert_eq!(SESSION_IDLE_TIMEOUT, Duration::minutes(30));
+    assert_eq!(SESSION_MAX_DURATION, Duration::hours(4));
     assert_eq!(GENERATION_COST, 1);
 }

@@ -37,6 +37,7 @@ pub use changes::WatcherSettings;
 pub use connection::{backend_of, connect, Backend, DbConnection};
 pub use error::{redact_url, StoreError};
 pub use migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use repo::{conversation_list_index, conversation_list_sql, ListBounds};
 
 use connection::{ConnectionManager, TracingErrorHandler};
 

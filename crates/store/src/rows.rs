@@ -21,7 +21,7 @@ use crate::schema::{chat_widgets, content_items, sites, tenant_members, tenants}
 
 mod visitor;
 
-pub(crate) use visitor::{traits_json, MessageRow, ReplyChangeset, SessionRow};
+pub(crate) use visitor::{traits_json, EndUserRow, MessageRow, ReplyChangeset, SessionRow};
 
 /// An instant as stored: UTC, microsecond precision.
 pub(crate) fn to_db_time(instant: DateTime<Utc>) -> NaiveDateTime {
@@ -61,7 +61,7 @@ fn read_id<T: From<Uuid>>(
     read(table, column, Uuid::parse_str(value)).map(T::from)
 }
 
-fn read_enum<T: FromStr<Err = String>>(
+pub(crate) fn read_enum<T: FromStr<Err = String>>(
     table: &'static str,
     column: &'static str,
     value: &str,

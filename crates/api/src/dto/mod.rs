@@ -45,8 +45,11 @@ macro_rules! enum_schema {
     };
 }
 
-// After the macro: the SDK's shapes use it.
+// After the macro: these shapes use it.
+mod conversations;
 pub mod sdk;
+
+pub use conversations::*;
 
 enum_schema!(PlanSchema, Plan, "A tenant's plan.");
 enum_schema!(

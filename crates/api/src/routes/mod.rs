@@ -9,6 +9,7 @@ use actix_web::{web, ResponseError};
 use crate::error::ApiError;
 
 pub mod content;
+pub mod conversations;
 pub mod health;
 pub mod me;
 pub mod members;
@@ -122,6 +123,18 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
                 (M::GET, web::to(content::get)),
                 (M::PATCH, web::to(content::patch)),
             ],
+        ))
+        .service(resource(
+            "/sites/{siteId}/conversations",
+            [(M::GET, web::to(conversations::list))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/conversations/{sessionId}",
+            [(M::GET, web::to(conversations::get))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/conversations/{sessionId}/export",
+            [(M::GET, web::to(conversations::export))],
         ));
 }
 

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{content, health, me, members, sdk, sites, widget};
+use crate::routes::{content, conversations, health, me, members, sdk, sites, widget};
 
 struct BearerAuth;
 
@@ -209,6 +209,9 @@ impl Modify for CommonProblems {
         content::create,
         content::get,
         content::patch,
+        conversations::list,
+        conversations::get,
+        conversations::export,
         sdk::config,
         sdk::open_session,
         sdk::list_messages,
@@ -222,6 +225,7 @@ impl Modify for CommonProblems {
         (name = "sites", description = "Sites, API keys, mapping, identity verification"),
         (name = "widget", description = "The chat widget Builder"),
         (name = "content", description = "Flows and Tooltips"),
+        (name = "conversations", description = "The Conversations tab: a site's sessions with their filters, a session's timeline and identity card, and its export"),
         (name = "sdk", description = "The widget SDK: config, sessions, questions, votes. Authenticated by the site key; browser calls must come from the site's domain (CORS is answered for those origins only)"),
     )
 )]

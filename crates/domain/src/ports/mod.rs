@@ -333,14 +333,18 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError>;
 }
 
+mod conversation;
 mod model;
 mod visitor;
 
+#[cfg(feature = "testing")]
+pub use conversation::MockConversationRepository;
 #[cfg(feature = "testing")]
 pub use model::MockAnswerModel;
 #[cfg(feature = "testing")]
 pub use visitor::MockVisitorRepository;
 
+pub use conversation::ConversationRepository;
 pub use model::{
     AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
 };

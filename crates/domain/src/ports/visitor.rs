@@ -38,6 +38,9 @@ pub struct OpenSession {
     /// A current session last active before this instant has idled out:
     /// it is ended and a new one starts.
     pub idle_cutoff: DateTime<Utc>,
+    /// A current session started before this instant has lasted its
+    /// maximum: it is ended too and a new one starts.
+    pub start_cutoff: DateTime<Utc>,
     /// Now.
     pub now: DateTime<Utc>,
 }
@@ -77,6 +80,9 @@ pub struct Exchange {
     /// A session last active before this has idled out: the exchange is
     /// refused as for an ended session (not found).
     pub idle_cutoff: DateTime<Utc>,
+    /// A session started before this has lasted its maximum: refused as
+    /// for an ended session too.
+    pub start_cutoff: DateTime<Utc>,
     /// The visitor's message.
     pub question: ChatMessage,
     /// The reply to store.

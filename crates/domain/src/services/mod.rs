@@ -9,12 +9,14 @@
 //! the store under a lock or condition (see [`crate::ports`]).
 
 mod content;
+mod conversation;
 mod sites;
 mod tenancy;
 mod visitor;
 mod widget;
 
 pub use content::ContentService;
+pub use conversation::{ConversationService, TIMELINE_CHUNK};
 pub use sites::SiteService;
 pub use tenancy::{CreatedTenant, TenancyService};
 pub use visitor::{

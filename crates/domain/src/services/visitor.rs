@@ -39,7 +39,19 @@ use crate::secret::{SecretHash, SecretKind};
 use crate::services::{issue, WithSecret};
 use crate::visitor::{
     retry_after_secs, SiteGate, VisitorInput, GENERATION_COST, SESSION_IDLE_TIMEOUT,
+    SESSION_MAX_DURATION,
 };
+
+/// The latest stamp of an exchange's messages: when it makes the session
+/// active.
+fn exchange_stamp(
+    question: &ChatMessage,
+    reply: &ChatMessage,
+    unpaid_reply: Option<&ChatMessage>,
+) -> chrono::DateTime<chrono::Utc> {
+    let stamp = question.created_at.max(reply.created_at);
+    unpaid_reply.map_or(stamp, |u| stamp.max(u.created_at))
+}
 
 /// How many items the lexical ranker hands a model ranker to choose from.
 const MODEL_SHORTLIST: usize = 8;
@@ -166,6 +178,7 @@ impl VisitorService {
             new_session_id: SessionId(self.ids.new_id()),
             token: token.hash,
             idle_cutoff: now - SESSION_IDLE_TIMEOUT,
+            start_cutoff: now - SESSION_MAX_DURATION,
             now,
         })?;
         Ok(WithSecret {
@@ -222,10 +235,9 @@ impl VisitorService {
         let context = self.session(key, token, Some(session))?;
         let limit = widget.settings.rate_limit_per_session;
         let now = self.clock.now();
-        let idle_cutoff = now - SESSION_IDLE_TIMEOUT;
-        // An ended or idled-out session takes no more questions: the widget
-        // opens a new one.
-        if context.session.ended_at.is_some() || context.session.last_active_at < idle_cutoff {
+        // An ended, idled-out or worn-out session takes no more questions:
+        // the widget opens a new one.
+        if !context.session.is_current(now) {
             return Err(Error::NotFound(Entity::Session));
         }
         if !context.session.may_ask(limit) {
@@ -377,8 +389,12 @@ impl VisitorService {
             key: key.clone(),
             tenant_id: context.tenant_id,
             limit,
-            // The question was stamped now: `ask`'s cutoff, a moment on.
+            // The question was stamped now: `ask`'s cutoffs, a moment on.
+            // The start cutoff counts from the exchange's latest stamp, so
+            // the activity it records stays within the session's maximum.
             idle_cutoff: question.created_at - SESSION_IDLE_TIMEOUT,
+            start_cutoff: exchange_stamp(&question, &reply, unpaid_reply.as_ref())
+                - SESSION_MAX_DURATION,
             question: question.clone(),
             reply,
             cost,
@@ -576,7 +592,7 @@ fn matched_text(candidate: &Candidate) -> String {
 fn rate_limited(limit: u32, session: &ChatSession, now: chrono::DateTime<chrono::Utc>) -> Error {
     Error::RateLimited {
         limit,
-        retry_after_secs: retry_after_secs(session.last_active_at, now),
+        retry_after_secs: retry_after_secs(session.started_at, session.last_active_at, now),
     }
 }
 

@@ -1,11 +1,14 @@
 //! The domain's ports implemented on [`Store`](crate::Store).
 
 mod content;
+mod conversations;
 mod members;
 mod sites;
 mod tenants;
 mod visitor;
 mod widgets;
+
+pub use conversations::{conversation_list_index, conversation_list_sql, ListBounds};
 
 use chatdesk_domain::Error;
 use diesel::prelude::*;

@@ -83,7 +83,7 @@ fn dialect(conn: &DbConnection, sql: &str) -> String {
 }
 
 /// A stored vote.
-fn read_vote(value: &str) -> Result<Vote, StoreError> {
+pub(super) fn read_vote(value: &str) -> Result<Vote, StoreError> {
     value.parse::<Vote>().map_err(|e| StoreError::InvalidValue {
         table: "chat_feedback",
         column: "vote",

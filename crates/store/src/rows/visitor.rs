@@ -1,14 +1,14 @@
 //! Rows of the widget SDK's tables: chat sessions and their messages.
 
-use chatdesk_domain::conversation::{ChatMessage, ChatSession, ContentRef};
+use chatdesk_domain::conversation::{ChatMessage, ChatSession, ContentRef, EndUser};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{from_db_time, read_enum, read_id, read_u32, to_db_time, write_i32};
 use crate::error::StoreError;
-use crate::schema::{chat_messages, chat_sessions};
+use crate::schema::{chat_messages, chat_sessions, end_users};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = chat_sessions)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub(crate) struct SessionRow {
@@ -48,6 +48,47 @@ impl SessionRow {
                 .map(|id| read_id(T, "ticket_id", id))
                 .transpose()?,
             preview: self.preview,
+        })
+    }
+}
+
+/// A visitor.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = end_users)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub(crate) struct EndUserRow {
+    pub id: String,
+    pub site_id: String,
+    pub anonymous_id: String,
+    pub external_id: Option<String>,
+    pub traits: String,
+    pub verified: bool,
+    pub first_seen_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+}
+
+impl EndUserRow {
+    pub(crate) fn into_domain(self) -> Result<EndUser, StoreError> {
+        const T: &str = "end_users";
+        let traits = match serde_json::from_str::<serde_json::Value>(&self.traits) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => {
+                return Err(StoreError::InvalidValue {
+                    table: T,
+                    column: "traits",
+                    message: "is not a JSON object".into(),
+                })
+            }
+        };
+        Ok(EndUser {
+            id: read_id(T, "id", &self.id)?,
+            site_id: read_id(T, "site_id", &self.site_id)?,
+            anonymous_id: self.anonymous_id,
+            external_id: self.external_id,
+            traits,
+            verified: self.verified,
+            first_seen_at: from_db_time(self.first_seen_at),
+            last_seen_at: from_db_time(self.last_seen_at),
         })
     }
 }

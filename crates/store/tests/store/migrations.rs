@@ -124,7 +124,7 @@ fn migrations_apply_once_and_are_idempotent() {
     for db in all_backends() {
         let store = Store::open(db.url(), 2).expect("opens");
         let expected = migration_names(store.backend());
-        assert_eq!(expected.len(), 4);
+        assert_eq!(expected.len(), 5);
         let applied = store.run_migrations().expect("migrates");
         assert_eq!(applied, expected, "{}", store.backend().name());
         assert!(
@@ -157,13 +157,13 @@ fn migrations_revert_and_reapply() {
                 .map(|v| v.len()),
         }
         .expect("reverts");
-        assert_eq!(reverted, 4, "{}", t.name());
+        assert_eq!(reverted, 5, "{}", t.name());
         assert!(
             columns_of(t.url()).is_empty(),
             "{}: down.sql drops every table",
             t.name()
         );
-        assert_eq!(t.run_migrations().expect("reapplies").len(), 4);
+        assert_eq!(t.run_migrations().expect("reapplies").len(), 5);
         assert_eq!(columns_of(t.url()), schema_columns(), "{}", t.name());
     }
 }
@@ -341,6 +341,6 @@ fn replicas_migrating_together_on_postgres_take_turns() {
     // Exactly one replica applied the migrations; the others found none pending.
     let mut sizes: Vec<usize> = applied.iter().map(Vec::len).collect();
     sizes.sort_unstable();
-    assert_eq!(sizes, [0, 0, 0, 4]);
+    assert_eq!(sizes, [0, 0, 0, 5]);
     assert_eq!(columns_of(db.url()), schema_columns());
 }

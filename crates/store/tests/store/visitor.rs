@@ -20,7 +20,7 @@ use chatdesk_domain::site::{Site, SiteChanges};
 use chatdesk_domain::tenant::{Plan, Tenant};
 use chatdesk_domain::testing::builders::{a_content_item, a_widget};
 use chatdesk_domain::version::Precondition;
-use chatdesk_domain::visitor::{VisitorIdentity, SESSION_IDLE_TIMEOUT};
+use chatdesk_domain::visitor::{VisitorIdentity, SESSION_IDLE_TIMEOUT, SESSION_MAX_DURATION};
 use chatdesk_domain::widget::{ChatWidget, NamedSettings};
 use chatdesk_domain::Error;
 use chatdesk_store::schema::{chat_session_tokens, chat_sessions, end_users};
@@ -85,6 +85,7 @@ impl Fixture {
             new_session_id: SessionId(Uuid::now_v7()),
             token: new_token(),
             idle_cutoff: at - SESSION_IDLE_TIMEOUT,
+            start_cutoff: at - SESSION_MAX_DURATION,
             now: at,
         }
     }
@@ -158,6 +159,7 @@ impl Fixture {
             tenant_id: self.tenant.id,
             limit,
             idle_cutoff: now() - SESSION_IDLE_TIMEOUT,
+            start_cutoff: now() - SESSION_MAX_DURATION,
             question,
             reply,
             cost,

@@ -49,6 +49,7 @@ pub(super) fn record_exchange(
             .filter(chat_sessions::site_id.eq(&site))
             .filter(chat_sessions::ended_at.is_null())
             .filter(chat_sessions::last_active_at.ge(to_db_time(exchange.idle_cutoff)))
+            .filter(chat_sessions::started_at.ge(to_db_time(exchange.start_cutoff)))
             .filter(chat_sessions::question_count.lt(limit)),
     )
     .set((
@@ -66,17 +67,26 @@ pub(super) fn record_exchange(
     ))
     .execute(conn)?;
     if counted == 0 {
-        let state: Option<(Option<NaiveDateTime>, NaiveDateTime)> = chat_sessions::table
-            .filter(chat_sessions::id.eq(&session))
-            .filter(chat_sessions::site_id.eq(&site))
-            .select((chat_sessions::ended_at, chat_sessions::last_active_at))
-            .first(conn)
-            .optional()?;
-        // Ended, or idle past the cutoff (ended in all but name: the next
-        // open starts a new session): not found. Else the limit is reached.
+        let state: Option<(Option<NaiveDateTime>, NaiveDateTime, NaiveDateTime)> =
+            chat_sessions::table
+                .filter(chat_sessions::id.eq(&session))
+                .filter(chat_sessions::site_id.eq(&site))
+                .select((
+                    chat_sessions::ended_at,
+                    chat_sessions::started_at,
+                    chat_sessions::last_active_at,
+                ))
+                .first(conn)
+                .optional()?;
+        // Ended, idle past the cutoff or past its maximum duration (ended
+        // in all but name: the next open starts a new session): not found.
+        // Else the limit is reached.
         let idle_cutoff = to_db_time(exchange.idle_cutoff);
+        let start_cutoff = to_db_time(exchange.start_cutoff);
         return match state {
-            Some((None, last_active_at)) if last_active_at >= idle_cutoff => {
+            Some((None, started_at, last_active_at))
+                if last_active_at >= idle_cutoff && started_at >= start_cutoff =>
+            {
                 Ok(ExchangeOutcome::RateLimited {
                     last_active_at: from_db_time(last_active_at),
                 })

@@ -77,13 +77,18 @@ pub(super) fn open_session(
     }
     let visitor: String = visitor_row.select(end_users::id).first(conn)?;
 
-    // A current session idle since before the cutoff ends now.
+    // A current session idle since before the cutoff, or started before
+    // its maximum duration's cutoff, ends now.
     diesel::update(
         chat_sessions::table
             .filter(chat_sessions::widget_id.eq(&widget))
             .filter(chat_sessions::end_user_id.eq(&visitor))
             .filter(chat_sessions::ended_at.is_null())
-            .filter(chat_sessions::last_active_at.lt(to_db_time(request.idle_cutoff))),
+            .filter(
+                chat_sessions::last_active_at
+                    .lt(to_db_time(request.idle_cutoff))
+                    .or(chat_sessions::started_at.lt(to_db_time(request.start_cutoff))),
+            ),
     )
     .set(chat_sessions::ended_at.eq(Some(now)))
     .execute(conn)?;
