@@ -148,3 +148,73 @@ export async function askOnce(
   }
   return { text: reply.content, guide: reply.contentRef?.name ?? null, retryAfter: null };
 }
+
+type ConversationItem = components["schemas"]["ConversationItem"];
+type FeedbackKind = components["schemas"]["FeedbackKindSchema"];
+
+/** listConversations: the Conversations tab, with its filters, newest activity first. */
+export async function downvotedConversations(
+  siteId: string,
+  from: string,
+  cursor?: string,
+): Promise<{ previews: string[]; escalated: number; next: string | null }> {
+  const feedback: FeedbackKind = "DOWN_ONLY";
+  const query: operations["listConversations"]["parameters"]["query"] = {
+    from,
+    feedback,
+    hasFeedback: true,
+    escalated: false,
+    limit: 50,
+    ...(cursor === undefined ? {} : { cursor }),
+  };
+  const { data, error, response } = await client.GET("/api/v1/sites/{siteId}/conversations", {
+    params: { path: { siteId }, query },
+  });
+  if (error) {
+    // A `from` that is not a date-time: 400 naming the parameter.
+    if (response.status === 400) {
+      throw new Error(`bad ${error.errors?.map((e) => e.field).join(", ")}`);
+    }
+    throw new Error(problemCode(error));
+  }
+  const items: ConversationItem[] = data.items;
+  return {
+    previews: items.map((s) => s.preview ?? `(${s.messageCount} messages)`),
+    escalated: items.filter((s) => s.escalated && s.ticketId !== null).length,
+    next: data.nextCursor ?? null,
+  };
+}
+
+/** getConversation: the timeline with its guides and votes, the identity card, the ticket link. */
+export async function conversationTimeline(
+  siteId: string,
+  sessionId: string,
+): Promise<{ lines: string[]; visitor: string; ticket: string | null }> {
+  const { data, error } = await client.GET("/api/v1/sites/{siteId}/conversations/{sessionId}", {
+    params: { path: { siteId, sessionId } },
+  });
+  if (error) {
+    throw new Error(problemCode(error));
+  }
+  const lines = data.messages.map((m) => {
+    const guide = m.contentRef ? ` → ${m.contentRef.kind} ${m.contentRef.name}` : "";
+    const vote = m.feedback === null || m.feedback === undefined ? "" : ` [${m.feedback}]`;
+    return `${m.createdAt} ${m.role} ${m.status}: ${m.content}${guide}${vote} (${m.model ?? "no model"}, ${m.tokensUsed ?? 0} tokens)`;
+  });
+  const card = data.endUser;
+  const visitor = `${card.externalId ?? card.anonymousId} since ${card.firstSeenAt}, seen ${card.lastSeenAt}, ${Object.keys(card.traits).length} traits`;
+  const ticket = data.ticket ? `${data.ticket.id} (${data.ticket.status})` : null;
+  return { lines, visitor: `${visitor}; ended ${data.session.endedAt ?? "not yet"}`, ticket };
+}
+
+/** exportConversation: the same document, as a download. */
+export async function exportConversation(siteId: string, sessionId: string): Promise<Blob> {
+  const { data, error } = await client.GET("/api/v1/sites/{siteId}/conversations/{sessionId}/export", {
+    params: { path: { siteId, sessionId } },
+    parseAs: "blob",
+  });
+  if (error) {
+    throw new Error(problemCode(error));
+  }
+  return data;
+}

@@ -185,6 +185,8 @@ impl Modify for CommonProblems {
     ),
     servers((url = "/", description = "this chatdesk server")),
     modifiers(&BearerAuth, &ApiReference, &CommonProblems),
+    // Schemas only query parameters refer to.
+    components(schemas(crate::dto::FeedbackKindSchema)),
     paths(
         health::healthz,
         health::readyz,
