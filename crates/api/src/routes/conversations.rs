@@ -203,11 +203,7 @@ pub async fn get(
     service: web::Data<ConversationService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (site, session) = ids(&path)?;
-    let (head, first) = open(conversations, site, session).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .streaming(detail_body(service, head, first)))
+    detail(conversations, service, &path, false).await
 }
 
 /// The session's detail as a download: the same document as
@@ -225,16 +221,28 @@ pub async fn export(
     service: web::Data<ConversationService>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (site, session) = ids(&path)?;
+    detail(conversations, service, &path, true).await
+}
+
+/// A session's detail, inline or as an attachment.
+async fn detail(
+    conversations: Dashboard<ConversationService>,
+    service: web::Data<ConversationService>,
+    path: &(String, String),
+    attachment: bool,
+) -> Result<HttpResponse, ApiError> {
+    let (site, session) = ids(path)?;
     let (head, first) = open(conversations, site, session).await?;
-    let disposition = format!(
-        "attachment; filename=\"conversation-{}.json\"",
-        head.session.id
-    );
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .insert_header((header::CONTENT_DISPOSITION, disposition))
-        .streaming(detail_body(service, head, first)))
+    let mut response = HttpResponse::Ok();
+    response.content_type("application/json");
+    if attachment {
+        let disposition = format!(
+            "attachment; filename=\"conversation-{}.json\"",
+            head.session.id
+        );
+        response.insert_header((header::CONTENT_DISPOSITION, disposition));
+    }
+    Ok(response.streaming(detail_body(service, head, first)))
 }
 
 /// Signs the member in, reads the session's head and its first chunk of
