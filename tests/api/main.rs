@@ -10,6 +10,7 @@ mod api_reference;
 mod auth;
 mod cli;
 mod content;
+mod conversations;
 mod cors;
 mod hostile;
 mod isolation;
