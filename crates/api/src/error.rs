@@ -111,6 +111,15 @@ impl ApiError {
         self.code
     }
 
+    /// The fields or parameters the error names.
+    pub fn field_names(&self) -> Vec<&str> {
+        self.errors
+            .iter()
+            .flatten()
+            .map(|e| e.field.as_str())
+            .collect()
+    }
+
     fn problem(&self) -> Problem {
         Problem {
             type_: format!(

@@ -261,9 +261,19 @@ pub fn read_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     if !refused.is_empty() {
         return Err(ApiError::validation(refused));
     }
-    parse_query::<T>(query).map_err(|e| {
-        ApiError::malformed("MALFORMED_QUERY", format!("The query is not valid: {e}."))
+    parse_query::<T>(query).map_err(|e| match repeated_parameter(&e) {
+        Some(name) => {
+            ApiError::malformed_query(vec![FieldError::new(name, "must be given at most once")])
+        }
+        None => ApiError::malformed("MALFORMED_QUERY", format!("The query is not valid: {e}.")),
     })
+}
+
+/// The parameter a query names twice, from the parse error saying so.
+fn repeated_parameter(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("duplicate field `")
+        .and_then(|rest| rest.split('`').next())
 }
 
 /// Refuses, naming each, the parameters whose decoded name or value holds
@@ -568,6 +578,9 @@ mod tests {
         assert_eq!(err.code(), "VALIDATION_FAILED");
         let err = read_query::<Paging>("limit=ten").expect_err("not a number");
         assert_eq!(err.code(), "MALFORMED_QUERY");
+        let err = read_query::<Paging>("limit=1&limit=2").expect_err("twice");
+        assert_eq!(err.code(), "MALFORMED_QUERY");
+        assert_eq!(err.field_names(), ["limit"]);
         assert!(read_query::<Paging>("limit=10").is_ok());
     }
 

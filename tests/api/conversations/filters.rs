@@ -622,6 +622,9 @@ fn malformed_filters_are_400_and_invalid_ones_422_naming_the_parameter() {
         ("limit=abc", "limit"),
         ("limit=2.5", "limit"),
         ("escalated=true&from=soon", "from"),
+        // A parameter given twice.
+        ("escalated=true&escalated=false", "escalated"),
+        ("feedback=UP_ONLY&feedback=UP_ONLY", "feedback"),
     ];
     let mut failures = Vec::new();
     for (query, field) in malformed {

@@ -18,7 +18,7 @@ use chatdesk_domain::ids::{MessageId, SessionId, SiteId};
 use chatdesk_domain::ports::{ConversationRepository, Page, PageRequest};
 use chatdesk_domain::ticket::TicketStatus;
 use chatdesk_domain::{Entity, Error};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
@@ -145,6 +145,16 @@ pub struct ListBounds {
     pub limit: i64,
 }
 
+/// `t` rounded up to a whole microsecond.
+fn micros_ceil(t: DateTime<Utc>) -> DateTime<Utc> {
+    let truncated = t.trunc_subsecs(6);
+    if truncated < t {
+        truncated + chrono::Duration::microseconds(1)
+    } else {
+        truncated
+    }
+}
+
 /// Before every stored instant.
 fn earliest() -> NaiveDateTime {
     NaiveDate::from_ymd_opt(1970, 1, 1)
@@ -170,7 +180,13 @@ impl ListBounds {
         let time = |t: Option<DateTime<Utc>>, open: NaiveDateTime| t.map_or(open, to_db_time);
         ListBounds {
             site: site.to_string(),
-            from: time(query.window.from, earliest()),
+            // Stored instants have whole microseconds: `>= from` holds for
+            // them exactly when it holds against `from` rounded up (and
+            // `<= to` against `to` rounded down, as `to_db_time` does).
+            from: query
+                .window
+                .from
+                .map_or_else(earliest, |from| to_db_time(micros_ceil(from))),
             to: time(query.window.to, latest()),
             latest_activity: time(query.window.latest_activity(), latest()),
             cursor_at: time(after.map(|c| c.last_active_at), latest()),
