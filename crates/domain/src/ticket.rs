@@ -2,10 +2,13 @@
 //! state of their email delivery.
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::closed_enum::closed_enum;
+use crate::content::ContentKind;
+use crate::conversation::{MessageRole, MessageStatus, Vote};
 use crate::email::Email;
-use crate::ids::{MemberId, SessionId, SiteId, TenantId, TicketId};
+use crate::ids::{MemberId, MessageId, SessionId, SiteId, TenantId, TicketId};
 
 closed_enum!(
     /// Where a ticket is in the team's work.
@@ -131,6 +134,65 @@ impl SupportTicket {
         self.updated_at = now;
         true
     }
+}
+
+/// The conversation as it was when a ticket was opened: what the ticket
+/// stores, and what its email's transcript shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSnapshot {
+    /// The session.
+    pub session_id: SessionId,
+    /// The visitor's anonymous id.
+    pub anonymous_id: String,
+    /// The visitor's external id, once identified.
+    pub external_id: Option<String>,
+    /// The visitor's traits.
+    pub traits: serde_json::Map<String, serde_json::Value>,
+    /// Every message, oldest first.
+    pub messages: Vec<SnapshotMessage>,
+}
+
+/// One message of a [`ConversationSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotMessage {
+    /// The message.
+    pub id: MessageId,
+    /// Who wrote it.
+    pub role: MessageRole,
+    /// Its status.
+    pub status: MessageStatus,
+    /// The text.
+    pub content: String,
+    /// The kind and name of the Flow or Tooltip it points at.
+    pub content_ref: Option<(ContentKind, String)>,
+    /// The visitor's vote on it.
+    pub vote: Option<Vote>,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a ticket's email says, gathered by the delivery worker from the
+/// stored ticket and its site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketEmail {
+    /// The ticket (its id is the link-ready reference the email shows).
+    pub ticket_id: TicketId,
+    /// The site's display name.
+    pub site_name: String,
+    /// The site's domain.
+    pub site_domain: String,
+    /// The visitor's address: the email's Reply-To.
+    pub visitor_email: Email,
+    /// The ticket's subject, as the visitor wrote it.
+    pub subject: String,
+    /// The visitor's message.
+    pub body: String,
+    /// When the ticket was opened.
+    pub created_at: DateTime<Utc>,
+    /// The conversation when it was opened.
+    pub conversation: ConversationSnapshot,
 }
 
 #[cfg(test)]

@@ -267,9 +267,15 @@ pub struct OutgoingEmail {
     pub subject: String,
     /// Plain-text body.
     pub text: String,
+    /// HTML body (an alternative to `text`), if any.
+    pub html: Option<String>,
     /// A stable Message-ID (without angle brackets), so a retried delivery
     /// is recognisably the same message.
     pub message_id: String,
+    /// The same on every attempt to deliver this email (the outbox row's
+    /// id): a mail API that deduplicates requests (Resend's
+    /// `Idempotency-Key`) delivers a resend after a crash only once.
+    pub delivery_id: String,
 }
 
 /// How a mail was handled.

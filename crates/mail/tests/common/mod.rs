@@ -19,7 +19,9 @@ pub fn ticket_email() -> OutgoingEmail {
         reply_to: Some(email("visitor@example.org")),
         subject: "[chatdesk] Ticket: cannot log in".to_owned(),
         text: "A visitor opened a support ticket.\n\nVisitor: I cannot log in.\n.\nAssistant: Try resetting your password.\n".to_owned(),
+        html: None,
         message_id: "ticket-0190f2c4@chatdesk.localhost".to_owned(),
+        delivery_id: "0190f2c4-0000-7000-8000-000000000001".to_owned(),
     }
 }
 
