@@ -162,6 +162,9 @@ pub enum Error {
     /// A vote on a message that is not an assistant's.
     #[error("only assistant messages can be voted on")]
     NotAnAssistantMessage,
+    /// A support ticket asked for in a session with no DOWN vote.
+    #[error("a support ticket follows a thumbs-down: this session has no DOWN vote")]
+    NoDownvote,
     /// Storage or another adapter failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -195,6 +198,7 @@ impl Error {
             Error::IdentityConflict => "IDENTITY_CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::NotAnAssistantMessage => "NOT_AN_ASSISTANT_MESSAGE",
+            Error::NoDownvote => "NO_DOWNVOTE",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -218,7 +222,8 @@ impl Error {
             | Error::SiteNotMapped
             | Error::MemberExists
             | Error::SiteExists
-            | Error::IdentityConflict => ErrorKind::Conflict,
+            | Error::IdentityConflict
+            | Error::NoDownvote => ErrorKind::Conflict,
             Error::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
             Error::DatabaseUnavailable => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,

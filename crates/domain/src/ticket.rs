@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::closed_enum::closed_enum;
 use crate::content::ContentKind;
-use crate::conversation::{MessageRole, MessageStatus, Vote};
+use crate::conversation::{ChatSession, EndUser, MessageRole, MessageStatus, TimelineEntry, Vote};
 use crate::email::Email;
+use crate::error::{Error, Validator};
 use crate::ids::{MemberId, MessageId, SessionId, SiteId, TenantId, TicketId};
 
 closed_enum!(
@@ -136,6 +137,91 @@ impl SupportTicket {
     }
 }
 
+/// The most characters a ticket's subject may have.
+pub const SUBJECT_MAX: usize = 200;
+/// The most characters a ticket's message may have.
+pub const BODY_MAX: usize = 5000;
+
+/// A visitor's ticket as the widget sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TicketRequest {
+    /// The visitor's address, if typed in (else the `email` trait).
+    pub email: Option<String>,
+    /// Subject.
+    pub subject: String,
+    /// The visitor's message.
+    pub body: String,
+}
+
+/// A ticket's text, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketText {
+    /// The address typed in, if any.
+    pub email: Option<Email>,
+    /// Subject: one line, 1–200 characters.
+    pub subject: String,
+    /// Message: 1–5000 characters, several lines allowed.
+    pub body: String,
+}
+
+impl TicketRequest {
+    /// Checks the fields, naming each that is wrong.
+    pub fn parse(&self) -> Result<TicketText, Error> {
+        let mut v = Validator::new();
+        let email = self
+            .email
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .and_then(|e| v.check("email", Email::parse(e)));
+        let subject = v.check(
+            "subject",
+            crate::text::single_line(&self.subject, 1, SUBJECT_MAX),
+        );
+        let body = v.check(
+            "body",
+            crate::text::check_multi_line(&self.body)
+                .and_then(|()| crate::text::bounded(&self.body, 1, BODY_MAX)),
+        );
+        v.finish()?;
+        match (subject, body) {
+            (Some(subject), Some(body)) => Ok(TicketText {
+                email,
+                subject,
+                body,
+            }),
+            _ => Err(Error::Internal("a checked ticket lost a field".into())),
+        }
+    }
+}
+
+/// The address a ticket answers to: the one typed in, else the visitor's
+/// `email` trait when it is a valid address; with neither, a 422 on
+/// `email`.
+pub fn reply_address(typed: Option<&Email>, visitor: &EndUser) -> Result<Email, Error> {
+    if let Some(email) = typed {
+        return Ok(email.clone());
+    }
+    visitor
+        .email_trait()
+        .and_then(|e| Email::parse(e).ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                "email",
+                "is required: give the visitor's address (the visitor has no valid email trait)",
+            )
+        })
+}
+
+/// Checks that a ticket may be opened from the session: it follows a
+/// thumbs-down, so the session must have a DOWN vote now.
+pub fn check_ticket_allowed(session: &ChatSession) -> Result<(), Error> {
+    if session.down_votes > 0 {
+        Ok(())
+    } else {
+        Err(Error::NoDownvote)
+    }
+}
+
 /// The conversation as it was when a ticket was opened: what the ticket
 /// stores, and what its email's transcript shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +257,34 @@ pub struct SnapshotMessage {
     pub vote: Option<Vote>,
     /// When it was written.
     pub created_at: DateTime<Utc>,
+}
+
+impl ConversationSnapshot {
+    /// The snapshot of a session's timeline, with its visitor.
+    pub fn new(session: &ChatSession, visitor: &EndUser, timeline: &[TimelineEntry]) -> Self {
+        ConversationSnapshot {
+            session_id: session.id,
+            anonymous_id: visitor.anonymous_id.clone(),
+            external_id: visitor.external_id.clone(),
+            traits: visitor.traits.clone(),
+            messages: timeline
+                .iter()
+                .map(|e| SnapshotMessage {
+                    id: e.message.id,
+                    role: e.message.role,
+                    status: e.message.status,
+                    content: e.message.content.clone(),
+                    content_ref: e
+                        .message
+                        .content_ref
+                        .as_ref()
+                        .map(|r| (r.kind, r.name.clone())),
+                    vote: e.vote,
+                    created_at: e.message.created_at,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a ticket's email says, gathered by the delivery worker from the
@@ -263,5 +377,146 @@ mod tests {
                 assert_eq!(ticket, before, "a no-op changes nothing");
             }
         }
+    }
+
+    fn request(email: Option<&str>, subject: &str, body: &str) -> TicketRequest {
+        TicketRequest {
+            email: email.map(str::to_string),
+            subject: subject.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn ticket_fields_are_checked_and_named() {
+        let ok = request(
+            Some(" Ada@Example.COM "),
+            " Cannot log in ",
+            "Line one\nline two\tend",
+        );
+        let text = ok.parse().expect("valid");
+        assert_eq!(
+            text.email.map(|e| e.to_string()),
+            Some("ada@example.com".into())
+        );
+        assert_eq!(text.subject, "Cannot log in");
+        assert_eq!(text.body, "Line one\nline two\tend");
+        assert_eq!(request(None, "s", "b").parse().expect("valid").email, None);
+        assert_eq!(
+            request(Some("  "), "s", "b").parse().expect("valid").email,
+            None
+        );
+        // (request, fields named)
+        let long_subject = "s".repeat(SUBJECT_MAX + 1);
+        let long_body = "b".repeat(BODY_MAX + 1);
+        let table: Vec<(TicketRequest, Vec<&str>)> = vec![
+            (request(Some("not an address"), "s", "b"), vec!["email"]),
+            (request(None, "", "b"), vec!["subject"]),
+            (request(None, "two\nlines", "b"), vec!["subject"]),
+            (request(None, "nul\u{0}", "b"), vec!["subject"]),
+            (request(None, "bidi \u{202e}", "b"), vec!["subject"]),
+            (request(None, &long_subject, "b"), vec!["subject"]),
+            (request(None, "s", "  "), vec!["body"]),
+            (request(None, "s", "bell\u{7}"), vec!["body"]),
+            (request(None, "s", &long_body), vec!["body"]),
+            (request(Some("x"), "", ""), vec!["email", "subject", "body"]),
+        ];
+        for (req, fields) in table {
+            let err = req.parse().expect_err("invalid");
+            let named: Vec<&str> = err
+                .field_errors()
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect();
+            assert_eq!(named, fields, "{req:?}");
+        }
+        assert!(
+            request(None, &"s".repeat(SUBJECT_MAX), &"b".repeat(BODY_MAX))
+                .parse()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_reply_address_is_typed_or_the_email_trait() {
+        use crate::testing::builders::an_end_user;
+        let typed = email("typed@example.com");
+        let mut visitor = an_end_user().build();
+        visitor
+            .traits
+            .insert("email".into(), serde_json::json!("Trait@Example.com"));
+        assert_eq!(reply_address(Some(&typed), &visitor), Ok(typed.clone()));
+        assert_eq!(
+            reply_address(None, &visitor),
+            Ok(email("trait@example.com"))
+        );
+        for bad in [
+            serde_json::json!("not an address"),
+            serde_json::json!(42),
+            serde_json::Value::Null,
+        ] {
+            visitor.traits.insert("email".into(), bad);
+            let err = reply_address(None, &visitor).expect_err("no address");
+            assert_eq!(err.field_errors()[0].field, "email");
+        }
+        visitor.traits.clear();
+        assert!(reply_address(None, &visitor).is_err());
+        assert_eq!(reply_address(Some(&typed), &visitor), Ok(typed));
+    }
+
+    #[test]
+    fn a_ticket_follows_a_down_vote() {
+        use crate::testing::builders::a_session;
+        let mut session = a_session().build();
+        assert_eq!(check_ticket_allowed(&session), Err(Error::NoDownvote));
+        session.up_votes = 3;
+        assert_eq!(check_ticket_allowed(&session), Err(Error::NoDownvote));
+        session.down_votes = 1;
+        assert_eq!(check_ticket_allowed(&session), Ok(()));
+        assert_eq!(Error::NoDownvote.code(), "NO_DOWNVOTE");
+        assert_eq!(Error::NoDownvote.kind(), crate::error::ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_timeline_and_round_trips_as_json() {
+        use crate::conversation::{ContentRef, TimelineEntry};
+        use crate::testing::builders::{a_message, a_session, an_end_user};
+        let session = a_session().build();
+        let mut visitor = an_end_user().build();
+        visitor.external_id = Some("user-7".into());
+        let question = a_message()
+            .role(MessageRole::User)
+            .content("How?".into())
+            .build();
+        let mut answer = a_message().status(MessageStatus::MatchedContent).build();
+        answer.content_ref = Some(ContentRef {
+            kind: ContentKind::Flow,
+            id: crate::ids::ContentId(uuid::Uuid::now_v7()),
+            name: "Invite a teammate".into(),
+        });
+        let timeline = [
+            TimelineEntry {
+                message: question,
+                vote: None,
+            },
+            TimelineEntry {
+                message: answer,
+                vote: Some(Vote::Down),
+            },
+        ];
+        let snapshot = ConversationSnapshot::new(&session, &visitor, &timeline);
+        assert_eq!(snapshot.external_id.as_deref(), Some("user-7"));
+        assert_eq!(snapshot.messages.len(), 2);
+        assert_eq!(
+            snapshot.messages[1].content_ref,
+            Some((ContentKind::Flow, "Invite a teammate".into()))
+        );
+        assert_eq!(snapshot.messages[1].vote, Some(Vote::Down));
+        let json = serde_json::to_value(&snapshot).expect("serialises");
+        assert_eq!(json["messages"][1]["role"], "ASSISTANT");
+        assert_eq!(
+            serde_json::from_value::<ConversationSnapshot>(json).ok(),
+            Some(snapshot)
+        );
     }
 }
