@@ -25,4 +25,5 @@ mod replicas;
 mod sdk;
 mod sdk_input;
 mod sites;
+mod tickets;
 mod widget;

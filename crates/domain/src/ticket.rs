@@ -137,6 +137,19 @@ impl SupportTicket {
     }
 }
 
+/// The tag of every log line about a ticket's email, so an operator finds
+/// them all with one search.
+pub const EMAIL_LOG_TAG: &str = "[email] support_ticket_created";
+
+/// The Message-ID domain when the sender's is not known.
+pub const DEFAULT_MAIL_DOMAIN: &str = "chatdesk.localhost";
+
+/// A ticket's email's Message-ID (without angle brackets): the same on
+/// every attempt, and unique, since it names the ticket.
+pub fn ticket_message_id(ticket: TicketId, domain: &str) -> String {
+    format!("ticket-{ticket}@{domain}")
+}
+
 /// The most characters a ticket's subject may have.
 pub const SUBJECT_MAX: usize = 200;
 /// The most characters a ticket's message may have.

@@ -53,7 +53,7 @@ fn read<T, E: std::fmt::Display>(
     })
 }
 
-fn read_id<T: From<Uuid>>(
+pub(crate) fn read_id<T: From<Uuid>>(
     table: &'static str,
     column: &'static str,
     value: &str,

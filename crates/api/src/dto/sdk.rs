@@ -247,3 +247,56 @@ pub struct FeedbackView {
     #[schema(value_type = Vec<FollowUpSchema>)]
     pub follow_up: Vec<FollowUp>,
 }
+
+/// `POST /sdk/chat/sessions/{sessionId}/tickets` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenTicketBody {
+    /// The visitor's address for the team's reply; without it, the
+    /// visitor's `email` trait (422 on `email` when there is neither).
+    #[schema(max_length = 254, format = Email)]
+    pub email: Option<String>,
+    /// One line, 1–200 characters.
+    #[schema(min_length = 1, max_length = 200)]
+    pub subject: String,
+    /// The visitor's message, 1–5000 characters.
+    #[schema(min_length = 1, max_length = 5000)]
+    pub body: String,
+}
+
+/// A ticket as the visitor who opened it sees it: what they sent and its
+/// status. Who receives it and how its email fares are the team's
+/// business (the dashboard's ticket view shows them).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitorTicketView {
+    /// Ticket id.
+    pub id: Uuid,
+    /// The session it was opened from.
+    pub session_id: Uuid,
+    /// The address the team replies to.
+    pub email: String,
+    /// Subject.
+    pub subject: String,
+    /// Message.
+    pub body: String,
+    /// OPEN for a new ticket.
+    #[schema(value_type = super::TicketStatusSchema)]
+    pub status: chatdesk_domain::ticket::TicketStatus,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&chatdesk_domain::ticket::SupportTicket> for VisitorTicketView {
+    fn from(t: &chatdesk_domain::ticket::SupportTicket) -> Self {
+        VisitorTicketView {
+            id: t.id.as_uuid(),
+            session_id: t.session_id.as_uuid(),
+            email: t.email.to_string(),
+            subject: t.subject.clone(),
+            body: t.body.clone(),
+            status: t.status,
+            created_at: t.created_at,
+        }
+    }
+}

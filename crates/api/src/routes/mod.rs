@@ -156,5 +156,9 @@ pub fn sdk_routes(cfg: &mut web::ServiceConfig) {
         .service(resource(
             "/chat/messages/{messageId}/feedback",
             [(M::PUT, web::to(sdk::vote))],
+        ))
+        .service(resource(
+            "/chat/sessions/{sessionId}/tickets",
+            [(M::POST, web::to(sdk::open_ticket))],
         ));
 }

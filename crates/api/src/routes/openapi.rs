@@ -219,6 +219,7 @@ impl Modify for CommonProblems {
         sdk::list_messages,
         sdk::ask,
         sdk::vote,
+        sdk::open_ticket,
         openapi_json,
     ),
     tags(

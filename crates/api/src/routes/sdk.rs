@@ -6,12 +6,13 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use chatdesk_domain::error::Entity;
 use chatdesk_domain::ids::{MessageId, SessionId};
+use chatdesk_domain::ticket::TicketRequest;
 use chatdesk_domain::visitor::VisitorInput;
 use serde_json::Value;
 
 use crate::dto::sdk::{
     AskBody, AskedView, ConfigView, FeedbackBody, FeedbackView, MessagePage, MessageView,
-    OpenSessionBody, SessionView,
+    OpenSessionBody, OpenTicketBody, SessionView, VisitorTicketView,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{path_id, JsonBody, Paging, QueryParams};
@@ -124,7 +125,7 @@ pub async fn list_messages(
         (status = 201, description = "The question and its reply", body = AskedView),
         (status = 401, description = "Unknown site key, or `SESSION_TOKEN_REQUIRED`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The gate is closed (`code` is the reason) or `ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such session for this token and site, or it has ended (after 30 minutes without a question or vote): open a new one", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session for this token and site, or it has ended (after 30 minutes without a question or vote, or 4 hours after it started): open a new one", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`RATE_LIMITED`: the session asked the widget's limit of questions; `Retry-After` says when a new session may start", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the session idles out"))),
@@ -178,4 +179,41 @@ pub async fn vote(
             vote: voted.vote,
             follow_up: voted.follow_ups.to_vec(),
         }))
+}
+
+/// Opens a support ticket from the session, after a thumbs-down in it. The
+/// ticket is stored with a snapshot of the conversation, the session is
+/// marked escalated, and the email to the site's team is queued in the
+/// same transaction; it is sent by the delivery worker, not in this
+/// request, with the visitor's address as Reply-To.
+#[utoipa::path(post, path = "/api/v1/sdk/chat/sessions/{sessionId}/tickets", operation_id = "openSupportTicket", tag = "sdk", security(("siteKey" = [])),
+    params(("sessionId" = uuid::Uuid, Path, description = "Session id"),
+        ("X-Chatdesk-Session" = String, Header, description = "The session's token")),
+    request_body = OpenTicketBody,
+    responses(
+        (status = 201, description = "The ticket", body = VisitorTicketView),
+        (status = 401, description = "Unknown site key, or `SESSION_TOKEN_REQUIRED`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The gate is closed (`code` is the reason) or `ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session for this token and site", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`NO_DOWNVOTE`: the session has no DOWN vote", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field, or no `email` given and none in the visitor's traits", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn open_ticket(
+    sdk: Sdk,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<OpenTicketBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = session_id(&path)?;
+    let request = TicketRequest {
+        email: body.email,
+        subject: body.subject,
+        body: body.body,
+    };
+    let ticket = sdk
+        .run(move |call| {
+            call.service
+                .open_ticket(call.gate, call.key, call.session_token, id, &request)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(VisitorTicketView::from(&ticket)))
 }

@@ -356,5 +356,5 @@ pub use model::{
 };
 pub use visitor::{
     AskContext, ConfigChange, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession,
-    OpenedSession, VisitorRepository, VoteOutcome,
+    OpenTicket, OpenedSession, VisitorRepository, VoteOutcome,
 };

@@ -9,9 +9,12 @@ use chrono::{DateTime, Utc};
 use crate::content::ContentItem;
 use crate::conversation::{ChatMessage, ChatSession, TimelineEntry, Vote};
 use crate::error::Error;
-use crate::ids::{EndUserId, FeedbackId, MessageId, SessionId, SiteId, TenantId, WidgetId};
+use crate::ids::{
+    EndUserId, FeedbackId, MessageId, SessionId, SiteId, TenantId, TicketId, WidgetId,
+};
 use crate::ports::{Page, PageRequest};
 use crate::secret::SecretHash;
+use crate::ticket::{SupportTicket, TicketText};
 use crate::visitor::{SiteGate, VisitorIdentity};
 
 #[cfg(feature = "testing")]
@@ -156,6 +159,27 @@ pub struct VoteOutcome {
     pub previous: Option<Vote>,
 }
 
+/// A visitor's request for a support ticket, checked, with the ids it
+/// will be stored under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTicket {
+    /// The hash of the API key the request carried (checked again).
+    pub key: SecretHash,
+    /// The session it is opened from.
+    pub session_id: SessionId,
+    /// The new ticket's id.
+    pub ticket_id: TicketId,
+    /// The id of its email's outbox row (also the mail API's idempotency
+    /// key).
+    pub delivery_id: uuid::Uuid,
+    /// The email's Message-ID, the same on every attempt.
+    pub message_id: String,
+    /// The subject, message and typed-in address.
+    pub text: TicketText,
+    /// Now.
+    pub now: DateTime<Utc>,
+}
+
 /// The widget SDK's storage.
 #[cfg_attr(feature = "testing", automock)]
 pub trait VisitorRepository: Send + Sync {
@@ -228,4 +252,15 @@ pub trait VisitorRepository: Send + Sync {
         new_feedback_id: FeedbackId,
         now: DateTime<Utc>,
     ) -> Result<VoteOutcome, Error>;
+
+    /// Opens a support ticket from the session, in one transaction: the
+    /// session (locked) must have a DOWN vote ([`Error::NoDownvote`]); the
+    /// reply address is the typed one or the visitor's `email` trait (else
+    /// a validation error on `email`); the ticket stores a snapshot of the
+    /// whole conversation; the session's `ticket_id` is set if it has none
+    /// (its first ticket); and the email's outbox row is written: PENDING
+    /// to the recipient [`crate::ticket::resolve_recipient`] picks from the
+    /// widget's support email and the tenant's first OWNER, or
+    /// NO_RECIPIENT. The session's activity does not move.
+    fn open_ticket(&self, request: &OpenTicket) -> Result<SupportTicket, Error>;
 }

@@ -29,14 +29,18 @@ use crate::conversation::{
     TimelineEntry, Vote,
 };
 use crate::error::{Entity, Error};
-use crate::ids::{ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId};
+use crate::ids::{ContentId, EndUserId, FeedbackId, MessageId, SessionId, SiteId, TicketId};
 use crate::ports::{
     AnswerModel, AskContext, Clock, Exchange, ExchangeOutcome, GeneratedGuide, GenerationOutcome,
-    GenerationRequest, IdGenerator, ModelError, ModelReply, OpenSession, OpenedSession, Page,
-    PageRequest, RankCandidate, VisitorRepository,
+    GenerationRequest, IdGenerator, ModelError, ModelReply, OpenSession, OpenTicket, OpenedSession,
+    Page, PageRequest, RankCandidate, VisitorRepository,
 };
 use crate::secret::{SecretHash, SecretKind};
 use crate::services::{issue, WithSecret};
+use crate::ticket::{
+    ticket_message_id, DeliveryStatus, SupportTicket, TicketRequest, DEFAULT_MAIL_DOMAIN,
+    EMAIL_LOG_TAG,
+};
 use crate::visitor::{
     retry_after_secs, SiteGate, VisitorInput, GENERATION_COST, SESSION_IDLE_TIMEOUT,
     SESSION_MAX_DURATION,
@@ -119,6 +123,7 @@ pub struct VisitorService {
     ranker: RankerChoice,
     indexes: Arc<Mutex<HashMap<SiteId, Arc<SiteIndex>>>>,
     builds: Arc<Mutex<HashMap<SiteId, Arc<Mutex<()>>>>>,
+    mail_domain: String,
 }
 
 impl VisitorService {
@@ -137,12 +142,20 @@ impl VisitorService {
             ranker: RankerChoice::Lexical,
             indexes: Arc::default(),
             builds: Arc::default(),
+            mail_domain: DEFAULT_MAIL_DOMAIN.into(),
         }
     }
 
     /// Chooses the ranker ([`RankerChoice::Model`] needs a model).
     pub fn with_ranker(mut self, ranker: RankerChoice) -> Self {
         self.ranker = ranker;
+        self
+    }
+
+    /// The domain of the tickets' Message-IDs (the sender's, from
+    /// `MAIL_FROM`; [`DEFAULT_MAIL_DOMAIN`] unless set).
+    pub fn with_mail_domain(mut self, domain: impl Into<String>) -> Self {
+        self.mail_domain = domain.into();
         self
     }
 
@@ -577,6 +590,43 @@ impl VisitorService {
             vote,
             follow_ups: vote.follow_ups(),
         })
+    }
+
+    /// Opens a support ticket from the session after a DOWN vote (see
+    /// [`VisitorRepository::open_ticket`]): the ticket, the session's
+    /// escalation and the email's outbox row are stored together; the
+    /// email is sent later by the delivery worker, never in the request. A
+    /// ticket nobody receives is still stored, and a warning says so.
+    pub fn open_ticket(
+        &self,
+        gate: &SiteGate,
+        key: &SecretHash,
+        token: Option<&str>,
+        session: SessionId,
+        request: &TicketRequest,
+    ) -> Result<SupportTicket, Error> {
+        let text = request.parse()?;
+        gate.require_open()?;
+        let context = self.session(key, token, Some(session))?;
+        let ticket_id = TicketId(self.ids.new_id());
+        let ticket = self.repo.open_ticket(&OpenTicket {
+            key: key.clone(),
+            session_id: context.session.id,
+            ticket_id,
+            delivery_id: self.ids.new_id(),
+            message_id: ticket_message_id(ticket_id, &self.mail_domain),
+            text,
+            now: self.clock.now(),
+        })?;
+        if ticket.delivery.status == DeliveryStatus::NoRecipient {
+            tracing::warn!(
+                ticket_id = %ticket.id,
+                site_id = %ticket.site_id,
+                "{EMAIL_LOG_TAG} no recipient resolved: the widget has no support email and the \
+                 tenant no owner; the ticket is stored and listed, and no email is sent"
+            );
+        }
+        Ok(ticket)
     }
 }
 

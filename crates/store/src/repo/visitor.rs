@@ -12,6 +12,7 @@
 
 mod exchange;
 mod session;
+mod ticket;
 mod vote;
 
 use chatdesk_domain::content::{ContentItem, ContentStatus};
@@ -19,10 +20,11 @@ use chatdesk_domain::conversation::{TimelineEntry, Vote};
 use chatdesk_domain::host::SiteDomain;
 use chatdesk_domain::ids::{FeedbackId, MessageId, SessionId, SiteId};
 use chatdesk_domain::ports::{
-    AskContext, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession, OpenedSession, Page,
-    PageRequest, VisitorRepository, VoteOutcome,
+    AskContext, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession, OpenTicket,
+    OpenedSession, Page, PageRequest, VisitorRepository, VoteOutcome,
 };
 use chatdesk_domain::secret::SecretHash;
+use chatdesk_domain::ticket::SupportTicket;
 use chatdesk_domain::visitor::SiteGate;
 use chatdesk_domain::Error;
 use chrono::{DateTime, Utc};
@@ -45,7 +47,11 @@ use crate::{Store, StoreError};
 /// multixact hot spot and makes each content-version bump wait.)
 ///
 /// `SELECT tenant_id FROM sites WHERE id = $1 AND api_key_hash = $2`
-fn check_key(conn: &mut DbConnection, site: &str, key: &SecretHash) -> Result<String, Failure> {
+pub(super) fn check_key(
+    conn: &mut DbConnection,
+    site: &str,
+    key: &SecretHash,
+) -> Result<String, Failure> {
     let tenant = sites::table
         .filter(sites::id.eq(site.to_string()))
         .filter(sites::api_key_hash.eq(key.to_hex()))
@@ -53,6 +59,24 @@ fn check_key(conn: &mut DbConnection, site: &str, key: &SecretHash) -> Result<St
         .first::<String>(conn)
         .optional()?;
     tenant.ok_or(Failure::Domain(Error::InvalidCredentials))
+}
+
+/// Reads a session inside a write transaction, locking its row on
+/// PostgreSQL (`FOR NO KEY UPDATE`, as [`crate::repo::lock_tenant`]), so
+/// votes on its messages are serialised (each reads the vote it replaces
+/// and moves the counters by the difference without losing another's), and
+/// a ticket reads the votes and the first ticket of a settled session.
+pub(super) fn lock_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
+    // `as_select()` is generic over the backend, so each arm builds its own.
+    let query = chat_sessions::table.find(id.to_string());
+    match conn {
+        DbConnection::Pg(pg) => query
+            .select(SessionRow::as_select())
+            .for_no_key_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => query.select(SessionRow::as_select()).first(conn).optional(),
+    }
 }
 
 /// Moves the last-seen time of the session's visitor on to `at` (never
@@ -265,6 +289,13 @@ impl VisitorRepository for Store {
         let mut conn = self.conn()?;
         Ok(write_transaction(&mut conn, |conn| {
             vote::vote(conn, session, message, vote, new_feedback_id, now)
+        })?)
+    }
+
+    fn open_ticket(&self, request: &OpenTicket) -> Result<SupportTicket, Error> {
+        let mut conn = self.conn()?;
+        Ok(write_transaction(&mut conn, |conn| {
+            ticket::open_ticket(conn, request)
         })?)
     }
 }

@@ -7,29 +7,12 @@ use chatdesk_domain::{Entity, Error};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::{read_vote, visitor_seen};
+use super::{lock_session, read_vote, visitor_seen};
 use crate::connection::DbConnection;
 use crate::repo::Failure;
-use crate::rows::{to_db_time, SessionRow};
+use crate::rows::to_db_time;
 use crate::schema::{chat_feedback, chat_messages, chat_sessions};
 use crate::StoreError;
-
-/// Reads a session inside a write transaction, locking its row on
-/// PostgreSQL (`FOR NO KEY UPDATE`, as [`crate::repo::lock_tenant`]), so
-/// votes on its messages are serialised: each reads the vote it replaces
-/// and moves the counters by the difference without losing another's.
-fn lock_session(conn: &mut DbConnection, id: &str) -> QueryResult<Option<SessionRow>> {
-    // `as_select()` is generic over the backend, so each arm builds its own.
-    let query = chat_sessions::table.find(id.to_string());
-    match conn {
-        DbConnection::Pg(pg) => query
-            .select(SessionRow::as_select())
-            .for_no_key_update()
-            .first(pg)
-            .optional(),
-        DbConnection::Sqlite(_) => query.select(SessionRow::as_select()).first(conn).optional(),
-    }
-}
 
 /// A counter's change as stored.
 fn delta(after: u32, before: u32) -> i32 {
