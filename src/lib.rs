@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chatdesk_api::{ApiConfig, Services};
 use chatdesk_domain::ports::{AnswerModel, Clock, IdGenerator, RandomIds, SystemClock};
 use chatdesk_domain::services::{
-    ContentService, ConversationService, RankerChoice, SiteService, TenancyService, VisitorService,
-    WidgetService,
+    ContentService, ConversationService, RankerChoice, SiteService, TenancyService, TicketService,
+    VisitorService, WidgetService,
 };
 use chatdesk_store::Store;
 
@@ -79,6 +79,7 @@ pub fn services(store: Store, model: Option<Arc<dyn AnswerModel>>, model_ranks: 
         widgets: WidgetService::new(clock(), ids(), store.clone(), store.clone()),
         content: ContentService::new(clock(), ids(), store.clone(), store.clone()),
         conversations: ConversationService::new(store.clone(), store.clone()),
+        tickets: TicketService::new(clock(), store.clone(), store.clone()),
         visitors: VisitorService::new(clock(), ids(), store.clone(), model).with_ranker(ranker),
         readiness: store,
     }

@@ -218,3 +218,187 @@ fn a_ticket_needs_an_address_valid_fields_and_the_sessions_token() {
     let reply = open_ticket(&app, &site, &session, &body);
     assert_eq!(reply.status, 201, "{}", reply.body);
 }
+
+/// Opens `n` tickets on the site (one session, one DOWN vote); returns
+/// their ids, oldest first.
+fn tickets(app: &TestApp, site: &OpenSite, n: usize) -> Vec<String> {
+    let (session, answer) = answered(app, site, json!({"email": "ada@example.com"}));
+    vote(app, &site.key, &session, &answer, "DOWN");
+    (0..n)
+        .map(|i| {
+            let reply = open_ticket(
+                app,
+                site,
+                &session,
+                &json!({"subject": format!("Ticket {i}"), "body": "Help."}),
+            );
+            assert_eq!(reply.status, 201, "{}", reply.body);
+            reply.body["id"].as_str().expect("id").to_string()
+        })
+        .collect()
+}
+
+fn patch_status(app: &TestApp, site: &OpenSite, token: &str, ticket: &str, status: &str) -> Reply {
+    app.patch(
+        &format!("/api/v1/sites/{}/tickets/{ticket}", site.site_id),
+        Some(token),
+        &json!({ "status": status }),
+    )
+}
+
+#[test]
+fn the_tickets_tab_lists_newest_first_by_status_and_pages() {
+    let app = app!();
+    let site = app.open_site("tickets-tab.example.com");
+    publish_flow(&app, &site);
+    let opened = tickets(&app, &site, 5);
+    let path = format!("/api/v1/sites/{}/tickets", site.site_id);
+
+    let all = app.get(&path, Some(&site.token));
+    assert_eq!(all.status, 200, "{}", all.body);
+    let ids: Vec<&str> = all.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    let newest_first: Vec<&str> = opened.iter().rev().map(String::as_str).collect();
+    assert_eq!(ids, newest_first);
+    let first = &all.body["items"][0];
+    assert_eq!(first["status"], "OPEN");
+    assert_eq!(first["delivery"]["status"], "PENDING");
+    assert_eq!(first["delivery"]["attempts"], 0);
+    assert_eq!(first["resolvedAt"], Value::Null);
+
+    // Pages of 2, then a status filter.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{path}?limit=2&cursor={c}"),
+            None => format!("{path}?limit=2"),
+        };
+        let page = app.get(&url, Some(&site.token));
+        assert_eq!(page.status, 200, "{}", page.body);
+        for t in page.body["items"].as_array().expect("items") {
+            seen.push(t["id"].as_str().expect("id").to_string());
+        }
+        match page.body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first);
+    let reply = patch_status(&app, &site, &site.token, &opened[1], "RESOLVED");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let resolved = app.get(&format!("{path}?status=RESOLVED"), Some(&site.token));
+    assert_eq!(resolved.body["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(resolved.body["items"][0]["id"], opened[1].as_str());
+    let open = app.get(&format!("{path}?status=OPEN"), Some(&site.token));
+    assert_eq!(open.body["items"].as_array().map(Vec::len), Some(4));
+    app.get(&format!("{path}?status=CLOSED"), Some(&site.token))
+        .assert_invalid(&["status"]);
+}
+
+#[test]
+fn status_changes_stamp_resolution_and_honour_if_match() {
+    let app = app!();
+    let site = app.open_site("ticket-status.example.com");
+    publish_flow(&app, &site);
+    let ticket = tickets(&app, &site, 1).remove(0);
+    let path = format!("/api/v1/sites/{}/tickets/{ticket}", site.site_id);
+    // A MEMBER may change a ticket's status.
+    let (member_id, member) = app.member_with_id(&site.token, "MEMBER");
+
+    let read = app.get(&path, Some(&member));
+    assert_eq!(read.status, 200, "{}", read.body);
+    let etag = read.header("etag").expect("ETag").to_string();
+
+    // Resolve straight from OPEN: stamped with the member and the time.
+    let resolved = patch_status(&app, &site, &member, &ticket, "RESOLVED");
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    assert_eq!(resolved.body["status"], "RESOLVED");
+    assert_eq!(resolved.body["resolvedBy"], member_id.as_str());
+    assert!(resolved.body["resolvedAt"].is_string(), "{}", resolved.body);
+    let resolved_tag = resolved.header("etag").expect("ETag").to_string();
+    assert_ne!(resolved_tag, etag);
+
+    // A write based on the old tag changes nothing: 412.
+    let stale = app.send(
+        "PATCH",
+        &path,
+        Some(&site.token),
+        Some(&json!({"status": "IN_PROGRESS"}).to_string()),
+        &[
+            ("If-Match", etag.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+    );
+    stale.assert_problem(412, "PRECONDITION_FAILED");
+    assert_eq!(app.get(&path, Some(&site.token)).body["status"], "RESOLVED");
+
+    // Setting the status it has changes nothing, not even the tag.
+    let again = patch_status(&app, &site, &site.token, &ticket, "RESOLVED");
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.header("etag"), Some(resolved_tag.as_str()));
+    assert_eq!(
+        again.body["resolvedBy"],
+        member_id.as_str(),
+        "the stamp stays"
+    );
+
+    // Reopen (with the current tag): the stamps are cleared.
+    let reopened = app.send(
+        "PATCH",
+        &path,
+        Some(&site.token),
+        Some(&json!({"status": "IN_PROGRESS"}).to_string()),
+        &[
+            ("If-Match", resolved_tag.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+    );
+    assert_eq!(reopened.status, 200, "{}", reopened.body);
+    assert_eq!(reopened.body["status"], "IN_PROGRESS");
+    assert_eq!(reopened.body["resolvedAt"], Value::Null);
+    assert_eq!(reopened.body["resolvedBy"], Value::Null);
+
+    patch_status(&app, &site, &site.token, &ticket, "DONE").assert_invalid(&["status"]);
+}
+
+#[test]
+fn tickets_of_other_tenants_and_sites_are_not_found() {
+    let app = app!();
+    let site = app.open_site("ticket-isolation.example.com");
+    publish_flow(&app, &site);
+    let ticket = tickets(&app, &site, 1).remove(0);
+    let stranger = app.open_site("ticket-stranger.example.com");
+    let sibling = app.site_id(&site.token, "ticket-sibling.example.com");
+    let attempts = [
+        // Another tenant's token on this site's ticket.
+        (site.site_id.clone(), stranger.token.clone()),
+        // Another tenant's site id with its own token.
+        (stranger.site_id.clone(), stranger.token.clone()),
+        // The tenant's other site.
+        (sibling.clone(), site.token.clone()),
+    ];
+    for (site_id, token) in &attempts {
+        let path = format!("/api/v1/sites/{site_id}/tickets/{ticket}");
+        app.get(&path, Some(token)).assert_problem(404, "NOT_FOUND");
+        app.patch(&path, Some(token), &json!({"status": "RESOLVED"}))
+            .assert_problem(404, "NOT_FOUND");
+    }
+    let list = app.get(
+        &format!("/api/v1/sites/{sibling}/tickets"),
+        Some(&site.token),
+    );
+    assert_eq!(list.body["items"], json!([]), "{}", list.body);
+    app.get(
+        &format!("/api/v1/sites/{}/tickets", site.site_id),
+        Some(&stranger.token),
+    )
+    .assert_problem(404, "NOT_FOUND");
+    let path = format!("/api/v1/sites/{}/tickets/{ticket}", site.site_id);
+    assert_eq!(app.get(&path, None).status, 401);
+    assert_eq!(app.get(&path, Some(&site.token)).body["status"], "OPEN");
+}

@@ -22,7 +22,8 @@ use chatdesk_domain::ids::SiteId;
 use chatdesk_domain::observability::Observability;
 use chatdesk_domain::ports::Readiness;
 use chatdesk_domain::services::{
-    ContentService, ConversationService, SiteService, TenancyService, VisitorService, WidgetService,
+    ContentService, ConversationService, SiteService, TenancyService, TicketService,
+    VisitorService, WidgetService,
 };
 use sdk::cache::SdkCaches;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
@@ -216,6 +217,8 @@ pub struct Services {
     pub content: ContentService,
     /// The Conversations tab.
     pub conversations: ConversationService,
+    /// The Tickets tab.
+    pub tickets: TicketService,
     /// The widget SDK.
     pub visitors: VisitorService,
     /// The database probe of `/readyz`.
@@ -230,6 +233,7 @@ struct AppData {
     widgets: web::Data<WidgetService>,
     content: web::Data<ContentService>,
     conversations: web::Data<ConversationService>,
+    tickets: web::Data<TicketService>,
     visitors: web::Data<VisitorService>,
     readiness: web::Data<dyn Readiness>,
 }
@@ -242,6 +246,7 @@ impl AppData {
             widgets: web::Data::new(services.widgets),
             content: web::Data::new(services.content),
             conversations: web::Data::new(services.conversations),
+            tickets: web::Data::new(services.tickets),
             visitors: web::Data::new(services.visitors),
             readiness: web::Data::from(services.readiness),
         }
@@ -269,6 +274,7 @@ pub fn serve(
             .app_data(data.widgets)
             .app_data(data.content)
             .app_data(data.conversations)
+            .app_data(data.tickets)
             .app_data(data.visitors)
             .app_data(caches.clone())
             .app_data(data.readiness)

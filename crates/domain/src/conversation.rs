@@ -518,7 +518,7 @@ impl ConversationCursor {
 
 impl std::fmt::Display for ConversationCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}|{}", self.last_active_at.timestamp_micros(), self.id)
+        f.write_str(&keyset_position(self.last_active_at, self.id.as_uuid()))
     }
 }
 
@@ -526,16 +526,28 @@ impl std::str::FromStr for ConversationCursor {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (micros, id) = s.split_once('|').ok_or("not a conversation cursor")?;
-        let micros: i64 = micros.parse().map_err(|_| "not a conversation cursor")?;
-        let last_active_at =
-            DateTime::from_timestamp_micros(micros).ok_or("not a conversation cursor")?;
-        let id = id.parse().map_err(|_| "not a conversation cursor")?;
+        let (last_active_at, id) = parse_keyset_position(s)?;
         Ok(ConversationCursor {
             last_active_at,
             id: SessionId(id),
         })
     }
+}
+
+/// A list position on the key (instant, id) as text: the instant's
+/// microseconds and the id (the API makes it opaque).
+pub(crate) fn keyset_position(at: DateTime<Utc>, id: uuid::Uuid) -> String {
+    format!("{}|{id}", at.timestamp_micros())
+}
+
+/// Reads a [`keyset_position`].
+pub(crate) fn parse_keyset_position(s: &str) -> Result<(DateTime<Utc>, uuid::Uuid), String> {
+    const NOT_A_CURSOR: &str = "not a cursor of this list";
+    let (micros, id) = s.split_once('|').ok_or(NOT_A_CURSOR)?;
+    let micros: i64 = micros.parse().map_err(|_| NOT_A_CURSOR)?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or(NOT_A_CURSOR)?;
+    let id = id.parse().map_err(|_| NOT_A_CURSOR)?;
+    Ok((at, id))
 }
 
 /// A session as the Conversations list shows it: the session and who the

@@ -117,6 +117,12 @@ pub struct SupportTicket {
 }
 
 impl SupportTicket {
+    /// The entity tag of what members change on the ticket (its status and
+    /// stamps): every change moves `updated_at` on.
+    pub fn entity_tag(&self) -> String {
+        crate::version::entity_tag(&[crate::version::Version(self.updated_at.timestamp_micros())])
+    }
+
     /// Sets the status. Any status may follow any other; moving to RESOLVED
     /// stamps `resolvedAt`/`resolvedBy`, moving away clears them, and setting
     /// the current status changes nothing. Returns whether anything changed.
@@ -148,6 +154,47 @@ pub const DEFAULT_MAIL_DOMAIN: &str = "chatdesk.localhost";
 /// every attempt, and unique, since it names the ticket.
 pub fn ticket_message_id(ticket: TicketId, domain: &str) -> String {
     format!("ticket-{ticket}@{domain}")
+}
+
+/// The position of a ticket in the Tickets tab, newest first: the keyset
+/// a page continues after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketCursor {
+    /// The ticket's `created_at`.
+    pub created_at: DateTime<Utc>,
+    /// The ticket.
+    pub id: TicketId,
+}
+
+impl TicketCursor {
+    /// The position of `ticket`.
+    pub fn of(ticket: &SupportTicket) -> TicketCursor {
+        TicketCursor {
+            created_at: ticket.created_at,
+            id: ticket.id,
+        }
+    }
+}
+
+impl std::fmt::Display for TicketCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::conversation::keyset_position(
+            self.created_at,
+            self.id.as_uuid(),
+        ))
+    }
+}
+
+impl std::str::FromStr for TicketCursor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (created_at, id) = crate::conversation::parse_keyset_position(s)?;
+        Ok(TicketCursor {
+            created_at,
+            id: TicketId(id),
+        })
+    }
 }
 
 /// The most characters a ticket's subject may have.

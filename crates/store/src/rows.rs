@@ -19,8 +19,10 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::schema::{chat_widgets, content_items, sites, tenant_members, tenants};
 
+mod tickets;
 mod visitor;
 
+pub(crate) use tickets::{DeliveryRow, TicketRow};
 pub(crate) use visitor::{traits_json, EndUserRow, MessageRow, ReplyChangeset, SessionRow};
 
 /// An instant as stored: UTC, microsecond precision.
@@ -85,11 +87,19 @@ fn read_hash(
     )
 }
 
-fn read_email(table: &'static str, column: &'static str, value: &str) -> Result<Email, StoreError> {
+pub(crate) fn read_email(
+    table: &'static str,
+    column: &'static str,
+    value: &str,
+) -> Result<Email, StoreError> {
     read(table, column, Email::parse(value))
 }
 
-fn read_u32(table: &'static str, column: &'static str, value: i32) -> Result<u32, StoreError> {
+pub(crate) fn read_u32(
+    table: &'static str,
+    column: &'static str,
+    value: i32,
+) -> Result<u32, StoreError> {
     read(table, column, u32::try_from(value))
 }
 

@@ -48,8 +48,10 @@ macro_rules! enum_schema {
 // After the macro: these shapes use it.
 mod conversations;
 pub mod sdk;
+mod tickets;
 
 pub use conversations::*;
+pub use tickets::*;
 
 enum_schema!(PlanSchema, Plan, "A tenant's plan.");
 enum_schema!(

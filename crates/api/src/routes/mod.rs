@@ -16,6 +16,7 @@ pub mod members;
 pub mod openapi;
 pub mod sdk;
 pub mod sites;
+pub mod tickets;
 pub mod widget;
 
 /// The cursor of the next page, opaque to clients.
@@ -135,6 +136,17 @@ pub fn dashboard(cfg: &mut web::ServiceConfig) {
         .service(resource(
             "/sites/{siteId}/conversations/{sessionId}/export",
             [(M::GET, web::to(conversations::export))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/tickets",
+            [(M::GET, web::to(tickets::list))],
+        ))
+        .service(resource(
+            "/sites/{siteId}/tickets/{ticketId}",
+            [
+                (M::GET, web::to(tickets::get)),
+                (M::PATCH, web::to(tickets::patch)),
+            ],
         ));
 }
 

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{content, conversations, health, me, members, sdk, sites, widget};
+use crate::routes::{content, conversations, health, me, members, sdk, sites, tickets, widget};
 
 struct BearerAuth;
 
@@ -214,6 +214,9 @@ impl Modify for CommonProblems {
         conversations::list,
         conversations::get,
         conversations::export,
+        tickets::list,
+        tickets::get,
+        tickets::patch,
         sdk::config,
         sdk::open_session,
         sdk::list_messages,
@@ -228,6 +231,7 @@ impl Modify for CommonProblems {
         (name = "sites", description = "Sites, API keys, mapping, identity verification"),
         (name = "widget", description = "The chat widget Builder"),
         (name = "content", description = "Flows and Tooltips"),
+        (name = "tickets", description = "The Tickets tab: support tickets visitors opened, their email's delivery, their status"),
         (name = "conversations", description = "The Conversations tab: a site's sessions with their filters, a session's timeline and identity card, and its export"),
         (name = "sdk", description = "The widget SDK: config, sessions, questions, votes. Authenticated by the site key; browser calls must come from the site's domain (CORS is answered for those origins only)"),
     )

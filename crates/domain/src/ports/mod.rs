@@ -341,6 +341,7 @@ pub trait Mailer: Send + Sync {
 
 mod conversation;
 mod model;
+mod tickets;
 mod visitor;
 
 #[cfg(feature = "testing")]
@@ -348,12 +349,15 @@ pub use conversation::MockConversationRepository;
 #[cfg(feature = "testing")]
 pub use model::MockAnswerModel;
 #[cfg(feature = "testing")]
+pub use tickets::MockTicketRepository;
+#[cfg(feature = "testing")]
 pub use visitor::MockVisitorRepository;
 
 pub use conversation::ConversationRepository;
 pub use model::{
     AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
 };
+pub use tickets::TicketRepository;
 pub use visitor::{
     AskContext, ConfigChange, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession,
     OpenTicket, OpenedSession, VisitorRepository, VoteOutcome,

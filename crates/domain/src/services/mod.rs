@@ -12,6 +12,7 @@ mod content;
 mod conversation;
 mod sites;
 mod tenancy;
+mod tickets;
 mod visitor;
 mod widget;
 
@@ -19,6 +20,7 @@ pub use content::ContentService;
 pub use conversation::{ConversationService, TIMELINE_CHUNK};
 pub use sites::SiteService;
 pub use tenancy::{CreatedTenant, TenancyService};
+pub use tickets::TicketService;
 pub use visitor::{
     clean_guide, Answered, RankerChoice, VisitorService, Voted, GENERATED_ANSWER_MAX,
     GENERATION_FAILED_NOTICE, NO_MODEL_NOTICE,

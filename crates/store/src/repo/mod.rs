@@ -5,6 +5,7 @@ mod conversations;
 mod members;
 mod sites;
 mod tenants;
+mod tickets;
 mod visitor;
 mod widgets;
 
