@@ -156,6 +156,46 @@ pub fn ticket_message_id(ticket: TicketId, domain: &str) -> String {
     format!("ticket-{ticket}@{domain}")
 }
 
+/// How long an email waits after its first failed attempt; each further
+/// failure doubles the wait up to [`RETRY_DELAY_MAX`].
+pub const RETRY_DELAY_FIRST: chrono::Duration = chrono::Duration::seconds(2);
+
+/// The longest wait between attempts, so mail flows again within about a
+/// minute of an outage ending.
+pub const RETRY_DELAY_MAX: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The most attempts an email gets: after six doubling waits the rest are
+/// a minute apart, so they span about four hours of outage before it is
+/// FAILED.
+pub const MAX_ATTEMPTS: u32 = 240;
+
+/// How long a delivery worker's claim on an email lasts: longer than a
+/// send may take (the transports time out well before), so a claim runs
+/// out only when its worker died, and another then takes the email over.
+pub const DELIVERY_LEASE: chrono::Duration = chrono::Duration::minutes(2);
+
+/// What to do after attempt number `attempt` (1 for the first) failed:
+/// wait and retry while attempts remain and the failure is transient, else
+/// give up. `now` is when it failed.
+pub fn after_failure(
+    attempt: u32,
+    transient: bool,
+    error: String,
+    now: DateTime<Utc>,
+) -> crate::ports::AttemptOutcome {
+    if !transient || attempt >= MAX_ATTEMPTS {
+        return crate::ports::AttemptOutcome::Failed { error };
+    }
+    let doublings = attempt.saturating_sub(1).min(16);
+    let delay = RETRY_DELAY_FIRST
+        .checked_mul(1 << doublings)
+        .map_or(RETRY_DELAY_MAX, |d| d.min(RETRY_DELAY_MAX));
+    crate::ports::AttemptOutcome::RetryAt {
+        at: now + delay,
+        error,
+    }
+}
+
 /// The position of a ticket in the Tickets tab, newest first: the keyset
 /// a page continues after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -578,5 +618,45 @@ mod tests {
             serde_json::from_value::<ConversationSnapshot>(json).ok(),
             Some(snapshot)
         );
+    }
+
+    #[test]
+    fn failed_attempts_back_off_to_a_minute_and_give_up_after_hours() {
+        use crate::ports::AttemptOutcome;
+        let now = Utc::now();
+        let wait = |attempt: u32| match after_failure(attempt, true, "down".into(), now) {
+            AttemptOutcome::RetryAt { at, error } => {
+                assert_eq!(error, "down");
+                Some((at - now).num_seconds())
+            }
+            _ => None,
+        };
+        // (attempt that failed, seconds until the next)
+        let table = [
+            (1, 2),
+            (2, 4),
+            (3, 8),
+            (4, 16),
+            (5, 32),
+            (6, 60),
+            (7, 60),
+            (100, 60),
+            (239, 60),
+        ];
+        for (attempt, seconds) in table {
+            assert_eq!(wait(attempt), Some(seconds), "attempt {attempt}");
+        }
+        assert_eq!(wait(MAX_ATTEMPTS), None, "the last attempt fails for good");
+        // The attempts span hours, not seconds.
+        let total: i64 = (1..MAX_ATTEMPTS).filter_map(wait).sum();
+        assert!(total > 3 * 3600 && total < 5 * 3600, "{total} s");
+        // A permanent refusal is not retried.
+        assert_eq!(
+            after_failure(1, false, "550 no such user".into(), now),
+            AttemptOutcome::Failed {
+                error: "550 no such user".into()
+            }
+        );
+        assert!(DELIVERY_LEASE > chrono::Duration::seconds(60));
     }
 }

@@ -341,6 +341,7 @@ pub trait Mailer: Send + Sync {
 
 mod conversation;
 mod model;
+mod outbox;
 mod tickets;
 mod visitor;
 
@@ -348,6 +349,8 @@ mod visitor;
 pub use conversation::MockConversationRepository;
 #[cfg(feature = "testing")]
 pub use model::MockAnswerModel;
+#[cfg(feature = "testing")]
+pub use outbox::MockOutboxRepository;
 #[cfg(feature = "testing")]
 pub use tickets::MockTicketRepository;
 #[cfg(feature = "testing")]
@@ -357,6 +360,7 @@ pub use conversation::ConversationRepository;
 pub use model::{
     AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
 };
+pub use outbox::{AttemptOutcome, ClaimedEmail, OutboxRepository};
 pub use tickets::TicketRepository;
 pub use visitor::{
     AskContext, ConfigChange, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession,

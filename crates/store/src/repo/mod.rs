@@ -3,6 +3,7 @@
 mod content;
 mod conversations;
 mod members;
+mod outbox;
 mod sites;
 mod tenants;
 mod tickets;
