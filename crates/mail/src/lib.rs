@@ -1,17 +1,29 @@
-//! chatdesk's mail adapters: the [`Mailer`] port over SMTP ([`SmtpMailer`],
-//! lettre's blocking transport with rustls) and, with no mail service
-//! configured, a [`LogMailer`] that only logs the payload.
+//! chatdesk's mail adapters: the [`Mailer`] port over three transports,
+//! and the support ticket's email.
 //!
-//! The binary turns its settings (`SMTP_URL`, `RESEND_API_KEY`,
-//! `MAIL_FROM`) into a [`MailConfig`], logs [`describe`] and calls
-//! [`build_mailer`], which refuses a bad `SMTP_URL` or `MAIL_FROM` so the
-//! server does not start half-configured.
+//! - [`ResendMailer`]: Resend's HTTP API (`POST {RESEND_BASE_URL}/emails`,
+//!   bearer API key, the email's delivery id as `Idempotency-Key`), over
+//!   ureq with rustls;
+//! - [`SmtpMailer`]: an SMTP server, with lettre's blocking transport and
+//!   rustls (plain text, or `multipart/alternative` with the HTML part);
+//! - [`LogMailer`]: no mail service; the payload is logged as a warning.
 //!
-//! Resend (HTTP API) is not implemented in this build: with only
-//! `RESEND_API_KEY` set, mail is logged, and a warning says so at start.
+//! The binary turns its settings (`RESEND_API_KEY`, `RESEND_BASE_URL`,
+//! `SMTP_URL`, `MAIL_FROM`) into a [`MailConfig`], logs [`describe`] and
+//! calls [`build_mailer`], which picks Resend when an API key is set, else
+//! SMTP when a URL is set, else log only, and refuses any setting that
+//! cannot be used so the server does not start half-configured. Neither
+//! logs nor errors ever hold the API key or an SMTP password.
 //!
-//! Behind the `testing` feature, `testing` holds a tiny std-only SMTP
-//! server for tests (not part of the release binary).
+//! [`ticket_email`] writes a support ticket's email (subject, Reply-To,
+//! plain text and HTML with the transcript) from the domain's
+//! [`TicketEmail`](chatdesk_domain::ticket::TicketEmail); [`mail_domain`]
+//! and [`message_id`] give it a stable Message-ID
+//! (`ticket-<ticket id>@<MAIL_FROM's domain>`).
+//!
+//! Behind the `testing` feature, `testing` holds tiny std-only fakes of an
+//! SMTP server and of Resend's API for tests (not part of the release
+//! binary).
 
 use std::fmt;
 
@@ -19,21 +31,24 @@ use chatdesk_domain::ports::Mailer;
 
 mod log_only;
 mod redact;
+mod resend;
 mod smtp;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod ticket_email;
 
 pub use log_only::{LogMailer, LOG_TAG, NO_MAIL_SERVICE};
 pub use redact::redact_url;
+pub use resend::{ResendMailer, DEFAULT_RESEND_BASE_URL, RESEND_CONNECT_TIMEOUT};
 pub use smtp::{SmtpMailer, DEFAULT_TIMEOUT};
+pub use ticket_email::{
+    html_escape, mail_domain, message_id, ticket_email, ticket_subject, MAX_SUBJECT_CHARS,
+};
 
 use smtp::parse_from;
 
 /// The sender used when `MAIL_FROM` is not set.
 pub const DEFAULT_FROM: &str = "chatdesk <no-reply@chatdesk.localhost>";
-
-/// Why Resend is not used, for logs.
-const RESEND_UNAVAILABLE: &str = "Resend delivery is not available in this build";
 
 /// Mail settings, as read from the environment.
 ///
@@ -45,8 +60,13 @@ pub struct MailConfig {
     /// `smtps://user:pass@host` (implicit TLS); the syntax of lettre's
     /// `SmtpTransport::from_url`.
     pub smtp_url: Option<String>,
-    /// `RESEND_API_KEY`. Resend is not implemented in this build.
+    /// `RESEND_API_KEY`: when set, mail goes through Resend's HTTP API
+    /// (and `smtp_url` is not used).
     pub resend_api_key: Option<String>,
+    /// `RESEND_BASE_URL`: the root of Resend's API, e.g. a local fake
+    /// `http://127.0.0.1:8025`; unset means [`DEFAULT_RESEND_BASE_URL`].
+    /// Used only with `resend_api_key`.
+    pub resend_base_url: Option<String>,
     /// `MAIL_FROM`, e.g. `chatdesk <no-reply@example.com>`.
     pub from: String,
 }
@@ -56,6 +76,7 @@ impl Default for MailConfig {
         MailConfig {
             smtp_url: None,
             resend_api_key: None,
+            resend_base_url: None,
             from: DEFAULT_FROM.to_owned(),
         }
     }
@@ -67,9 +88,14 @@ impl MailConfig {
         non_blank(self.smtp_url.as_deref())
     }
 
-    /// Whether `RESEND_API_KEY` is set and not blank.
-    fn has_resend_key(&self) -> bool {
-        non_blank(self.resend_api_key.as_deref()).is_some()
+    /// `RESEND_API_KEY`, when set and not blank.
+    fn resend_api_key(&self) -> Option<&str> {
+        non_blank(self.resend_api_key.as_deref())
+    }
+
+    /// `RESEND_BASE_URL`, when set and not blank.
+    fn resend_base_url(&self) -> Option<&str> {
+        non_blank(self.resend_base_url.as_deref())
     }
 }
 
@@ -81,6 +107,10 @@ impl fmt::Debug for MailConfig {
             .field(
                 "resend_api_key",
                 &self.resend_api_key.as_ref().map(|_| "***"),
+            )
+            .field(
+                "resend_base_url",
+                &self.resend_base_url.as_deref().map(redact_url),
             )
             .field("from", &self.from)
             .finish()
@@ -102,6 +132,21 @@ pub enum MailConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// `RESEND_BASE_URL` is not an http(s) URL of an API root. `url` has
+    /// any password redacted.
+    #[error("invalid RESEND_BASE_URL {url:?}: {reason} (expected e.g. https://api.resend.com or http://127.0.0.1:8025)")]
+    InvalidResendBaseUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `RESEND_API_KEY` cannot be sent in an HTTP header.
+    #[error("invalid RESEND_API_KEY: {reason}")]
+    InvalidResendApiKey {
+        /// What is wrong with it (never the key).
+        reason: String,
+    },
     /// `MAIL_FROM` is not a mailbox.
     #[error(
         "invalid MAIL_FROM {from:?}: {reason} (expected e.g. \"chatdesk <no-reply@example.com>\")"
@@ -114,47 +159,89 @@ pub enum MailConfigError {
     },
 }
 
-/// Builds the mailer the settings ask for: SMTP when `smtp_url` is set,
-/// else a [`LogMailer`].
+/// Builds the mailer the settings ask for: Resend when `resend_api_key`
+/// is set (at `resend_base_url`, default [`DEFAULT_RESEND_BASE_URL`]),
+/// else SMTP when `smtp_url` is set, else a [`LogMailer`]; logs which.
 ///
-/// `from` is checked in every case. With `resend_api_key` set, one warning
-/// says Resend is not available in this build (mail goes through SMTP when
-/// `smtp_url` is set, else is logged only).
+/// Every setting given is checked, used or not (`from`, `smtp_url`,
+/// `resend_base_url`, the key), so a typo stops the start rather than
+/// surfacing when the settings change. A setting given but not used is
+/// named in a warning: `SMTP_URL` beside `RESEND_API_KEY`, or
+/// `RESEND_BASE_URL` without it.
 pub fn build_mailer(config: &MailConfig) -> Result<Box<dyn Mailer>, MailConfigError> {
     let from = parse_from(&config.from)?;
-    match config.smtp_url() {
-        Some(url) => {
-            let mailer = SmtpMailer::with_from(url, from, DEFAULT_TIMEOUT)?;
-            if config.has_resend_key() {
-                tracing::warn!(
-                    "RESEND_API_KEY is set, but {RESEND_UNAVAILABLE}; sending through SMTP_URL ({})",
-                    mailer.description()
-                );
+    let base_url = config.resend_base_url();
+    if let Some(base_url) = base_url {
+        resend::emails_endpoint(base_url)?;
+    }
+    let smtp = config
+        .smtp_url()
+        .map(|url| SmtpMailer::with_from(url, from.clone(), DEFAULT_TIMEOUT))
+        .transpose()?;
+    let mailer: Box<dyn Mailer> = match (config.resend_api_key(), smtp) {
+        (Some(key), smtp) => {
+            let base_url = base_url.unwrap_or(DEFAULT_RESEND_BASE_URL);
+            let mailer = ResendMailer::with_from(key, base_url, from, DEFAULT_TIMEOUT)?;
+            match smtp {
+                Some(smtp) => tracing::warn!(
+                    "RESEND_API_KEY and SMTP_URL are both set: mail goes through {}; \
+                     SMTP_URL ({}) is not used",
+                    mailer.description(),
+                    smtp.description()
+                ),
+                None => tracing::info!("mail goes through {}", mailer.description()),
             }
-            Ok(Box::new(mailer))
+            Box::new(mailer)
         }
-        None => {
-            if config.has_resend_key() {
-                tracing::warn!(
-                    "RESEND_API_KEY is set, but {RESEND_UNAVAILABLE}: email is logged only \
-                     (set SMTP_URL to deliver it)"
-                );
-            }
-            Ok(Box::new(LogMailer))
+        (None, Some(smtp)) => {
+            warn_unused_base_url(config);
+            tracing::info!("mail goes through SMTP ({})", smtp.description());
+            Box::new(smtp)
         }
+        (None, None) => {
+            warn_unused_base_url(config);
+            tracing::info!(
+                "no mail service configured (neither RESEND_API_KEY nor SMTP_URL is set): \
+                 ticket email is logged only"
+            );
+            Box::new(LogMailer)
+        }
+    };
+    Ok(mailer)
+}
+
+fn warn_unused_base_url(config: &MailConfig) {
+    if let Some(url) = config.resend_base_url() {
+        tracing::warn!(
+            "RESEND_BASE_URL ({}) is set but RESEND_API_KEY is not: RESEND_BASE_URL is not used",
+            redact_url(url)
+        );
     }
 }
 
 /// One line for the start-up log saying where mail goes, passwords and API
-/// keys redacted: `smtp://user:***@host:587?tls=required`, or `log only`.
+/// keys never shown: `resend (https://api.resend.com)`,
+/// `smtp://user:***@host:587?tls=required`, or `log only`; a setting given
+/// but not used is named after it.
 pub fn describe(config: &MailConfig) -> String {
-    match (config.smtp_url(), config.has_resend_key()) {
-        (Some(url), false) => redact_url(url),
-        (Some(url), true) => format!(
-            "{} (RESEND_API_KEY ignored: {RESEND_UNAVAILABLE})",
-            redact_url(url)
-        ),
-        (None, true) => format!("log only (RESEND_API_KEY is set, but {RESEND_UNAVAILABLE})"),
-        (None, false) => "log only".to_owned(),
+    let base_url = config.resend_base_url().map(redact_url);
+    match (config.resend_api_key(), config.smtp_url()) {
+        (Some(_), smtp) => {
+            let base_url = base_url.unwrap_or_else(|| DEFAULT_RESEND_BASE_URL.to_owned());
+            let base_url = base_url.trim_end_matches('/');
+            match smtp {
+                Some(_) => format!("resend ({base_url}); SMTP_URL not used"),
+                None => format!("resend ({base_url})"),
+            }
+        }
+        (None, smtp) => {
+            let transport = smtp.map_or_else(|| "log only".to_owned(), redact_url);
+            match base_url {
+                Some(_) => {
+                    format!("{transport} (RESEND_BASE_URL not used: RESEND_API_KEY is not set)")
+                }
+                None => transport,
+            }
+        }
     }
 }

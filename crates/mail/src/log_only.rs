@@ -2,15 +2,17 @@
 
 use chatdesk_domain::ports::{MailError, MailOutcome, Mailer, OutgoingEmail};
 
-/// The tag of every mail warning about a support ticket's email.
-pub const LOG_TAG: &str = "[email] support_ticket_created";
+/// The tag of every mail warning about a support ticket's email (the
+/// domain's `EMAIL_LOG_TAG`).
+pub const LOG_TAG: &str = chatdesk_domain::ticket::EMAIL_LOG_TAG;
 
 /// The cause logged by [`LogMailer`].
-pub const NO_MAIL_SERVICE: &str = "no mail service configured (payload logged only)";
+pub const NO_MAIL_SERVICE: &str =
+    "no API key (RESEND_API_KEY) or SMTP_URL configured (payload logged only)";
 
-/// Sends nothing: logs the whole payload (to, reply-to, subject, body,
-/// message id) as a warning tagged [`LOG_TAG`] and answers
-/// [`MailOutcome::LoggedOnly`].
+/// Sends nothing: logs the whole payload (to, reply-to, subject, plain-text
+/// body, message id, delivery id; whether there is an HTML part) as one
+/// warning tagged [`LOG_TAG`] and answers [`MailOutcome::LoggedOnly`].
 ///
 /// The subject and body, typed by visitors, are logged quoted and escaped
 /// (`Debug`), so they cannot forge log lines.
@@ -23,7 +25,9 @@ impl Mailer for LogMailer {
             to = %email.to,
             reply_to = %email.reply_to.as_ref().map_or("(none)", |e| e.as_str()),
             subject = ?email.subject,
-            message_id = %email.message_id,
+            message_id = ?email.message_id,
+            delivery_id = ?email.delivery_id,
+            html = email.html.is_some(),
             body = ?email.text,
             cause = NO_MAIL_SERVICE,
             "{LOG_TAG}: {NO_MAIL_SERVICE}"

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chatdesk_domain::ports::{MailError, MailOutcome, Mailer, OutgoingEmail};
 use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::redact::{redact_url, scrub};
@@ -17,6 +17,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends each email over one new SMTP connection (no pool), with the
 /// blocking transport: call it from a worker thread, not an async task.
+/// An email with an HTML body goes as `multipart/alternative` (plain
+/// text first, then HTML); one without as `text/plain`.
 ///
 /// The URL follows lettre's `SmtpTransport::from_url`: `smtp://host:port`
 /// is plain SMTP (no TLS; for local servers), `smtp://…?tls=required` is
@@ -110,16 +112,24 @@ impl SmtpMailer {
             .from(self.from.clone())
             .to(to)
             .subject(one_line(&email.subject))
-            .message_id(Some(format!("<{message_id}>")))
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(format!("<{message_id}>")));
         if let Some(reply_to) = &email.reply_to {
             let reply_to = mailbox(reply_to.as_str())
                 .map_err(|e| MailError::permanent(format!("invalid Reply-To: {e}")))?;
             builder = builder.reply_to(reply_to);
         }
-        builder
-            .body(email.text.clone())
-            .map_err(|e| MailError::permanent(format!("cannot build the email: {e}")))
+        let built = match &email.html {
+            // multipart/alternative: clients show the last part they can,
+            // the HTML one, and fall back to the plain text.
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                html.clone(),
+            )),
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(email.text.clone()),
+        };
+        built.map_err(|e| MailError::permanent(format!("cannot build the email: {e}")))
     }
 }
 
@@ -179,7 +189,7 @@ fn check_scheme_and_tls(url: &str) -> Result<(), &'static str> {
 }
 
 /// Whether a (redacted) URL names this machine.
-fn is_loopback(url: &str) -> bool {
+pub(crate) fn is_loopback(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
     ["127.0.0.1", "localhost", "[::1]"]
@@ -223,7 +233,7 @@ fn mailbox(raw: &str) -> Result<Mailbox, String> {
 
 /// Control characters (line breaks above all) turned into spaces, so a
 /// subject typed by a visitor stays one header.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

@@ -59,6 +59,59 @@ fn delivers_with_every_header() {
 }
 
 #[test]
+fn the_html_alternative_arrives_beside_the_plain_text() {
+    let server = FakeSmtpServer::start();
+    let sent = OutgoingEmail {
+        text: "Plain: café & <b>not bold</b>\n.\nend\n".to_owned(),
+        html: Some(
+            "<!DOCTYPE html>\n<p>HTML: caf\u{e9} &amp; <b>bold</b> \u{2713}</p>\n".to_owned(),
+        ),
+        ..ticket_email()
+    };
+
+    assert_eq!(mailer(&server.url()).send(&sent), Ok(MailOutcome::Sent));
+
+    let mail = &server.messages()[0];
+    let content_type = mail.header("Content-Type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("multipart/alternative"),
+        "{content_type}"
+    );
+    assert!(mail.is_multipart());
+    let types = mail.part_types();
+    assert_eq!(types.len(), 2, "{types:?}");
+    assert!(types[0].starts_with("text/plain"), "{types:?}");
+    assert!(types[1].starts_with("text/html"), "{types:?}");
+    assert_eq!(mail.text(), sent.text);
+    assert_eq!(mail.part("text/plain"), Some(sent.text.clone()));
+    assert_eq!(mail.html(), sent.html);
+    // The headers are the same as for a plain email.
+    assert_eq!(
+        mail.header("Reply-To").as_deref(),
+        Some("visitor@example.org")
+    );
+    assert_eq!(
+        mail.header("Message-ID").as_deref(),
+        Some("<ticket-0190f2c4@chatdesk.localhost>")
+    );
+}
+
+#[test]
+fn without_html_the_email_stays_plain_text() {
+    let server = FakeSmtpServer::start();
+
+    assert_eq!(
+        mailer(&server.url()).send(&ticket_email()),
+        Ok(MailOutcome::Sent)
+    );
+
+    let mail = &server.messages()[0];
+    assert!(!mail.is_multipart());
+    assert_eq!(mail.html(), None);
+    assert_eq!(mail.part_types().len(), 1);
+}
+
+#[test]
 fn reply_to_is_optional() {
     let server = FakeSmtpServer::start();
     let mut sent = ticket_email();

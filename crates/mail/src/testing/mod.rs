@@ -1,6 +1,8 @@
-//! Test support: [`FakeSmtpServer`], a tiny SMTP server (std only) that
-//! records what it is sent, for this crate's tests and for end-to-end tests
-//! of the whole server.
+//! Test support, for this crate's tests and for end-to-end tests of the
+//! whole server: [`FakeSmtpServer`], a tiny SMTP server (std only) that
+//! records what it is sent (for `SMTP_URL`), and [`FakeResendServer`], a
+//! tiny stand-in for Resend's email API that records each request and
+//! answers as scripted (for `RESEND_BASE_URL`).
 //!
 //! ```
 //! use chatdesk_mail::testing::FakeSmtpServer;
@@ -25,9 +27,11 @@ const POLL: Duration = Duration::from_millis(50);
 
 mod decode;
 mod received;
+mod resend;
 mod session;
 
 pub use received::ReceivedMail;
+pub use resend::{FakeResendServer, ResendReply, ResendRequest};
 use session::serve;
 
 /// A tiny SMTP server on `127.0.0.1` (a free port) serving each connection
