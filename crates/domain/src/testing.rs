@@ -32,9 +32,10 @@
 pub use crate::observability::MockObservability;
 #[cfg(feature = "testing")]
 pub use crate::ports::{
-    MockAnswerModel, MockClock, MockContentRepository, MockIdGenerator, MockMailer,
-    MockMemberRepository, MockReadiness, MockSiteRepository, MockTenantRepository,
-    MockVisitorRepository, MockWidgetRepository,
+    MockAnswerModel, MockClock, MockContentRepository, MockConversationRepository, MockIdGenerator,
+    MockMailer, MockMemberRepository, MockOutboxRepository, MockReadiness, MockSiteRepository,
+    MockTenantRepository, MockTicketMailer, MockTicketRepository, MockVisitorRepository,
+    MockWidgetRepository,
 };
 
 #[cfg(feature = "testing")]

@@ -350,7 +350,7 @@ pub use conversation::MockConversationRepository;
 #[cfg(feature = "testing")]
 pub use model::MockAnswerModel;
 #[cfg(feature = "testing")]
-pub use outbox::MockOutboxRepository;
+pub use outbox::{MockOutboxRepository, MockTicketMailer};
 #[cfg(feature = "testing")]
 pub use tickets::MockTicketRepository;
 #[cfg(feature = "testing")]
@@ -360,7 +360,7 @@ pub use conversation::ConversationRepository;
 pub use model::{
     AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
 };
-pub use outbox::{AttemptOutcome, ClaimedEmail, OutboxRepository};
+pub use outbox::{AttemptOutcome, ClaimedEmail, OutboxRepository, TicketMailer};
 pub use tickets::TicketRepository;
 pub use visitor::{
     AskContext, ConfigChange, Exchange, ExchangeOutcome, GenerationOutcome, OpenSession,

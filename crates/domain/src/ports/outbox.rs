@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::email::Email;
 use crate::error::Error;
+use crate::ports::{MailError, MailOutcome};
 use crate::ticket::TicketEmail;
 
 #[cfg(feature = "testing")]
@@ -79,4 +80,12 @@ pub trait OutboxRepository: Send + Sync {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool, Error>;
+}
+
+/// Sends a ticket's email: writes it from its content and hands it to the
+/// configured transport (Resend, SMTP, or only the log).
+#[cfg_attr(feature = "testing", automock)]
+pub trait TicketMailer: Send + Sync {
+    /// Sends one claimed email; an `Err` says why and whether to retry.
+    fn send_ticket(&self, email: &ClaimedEmail) -> Result<MailOutcome, MailError>;
 }

@@ -10,6 +10,7 @@
 
 mod content;
 mod conversation;
+mod delivery;
 mod sites;
 mod tenancy;
 mod tickets;
@@ -18,6 +19,7 @@ mod widget;
 
 pub use content::ContentService;
 pub use conversation::{ConversationService, TIMELINE_CHUNK};
+pub use delivery::{DeliveryRound, DeliveryService};
 pub use sites::SiteService;
 pub use tenancy::{CreatedTenant, TenancyService};
 pub use tickets::TicketService;
