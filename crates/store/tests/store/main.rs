@@ -8,6 +8,7 @@ mod helpers;
 mod changes;
 mod connections;
 mod content;
+mod conversation_list;
 mod conversations;
 mod failures;
 mod members;

@@ -2,6 +2,7 @@
 //! visitors and their sessions, the origin lookup, the published library,
 //! and the content version. Exchanges and votes are in the submodules.
 
+mod durations;
 mod exchanges;
 mod races;
 mod votes;
