@@ -188,7 +188,9 @@ impl ListBounds {
                 .from
                 .map_or_else(earliest, |from| to_db_time(micros_ceil(from))),
             to: time(query.window.to, latest()),
-            latest_activity: time(query.window.latest_activity(), latest()),
+            // Capped at the latest instant (nothing stored is later): past
+            // year 9999 the text SQLite compares would sort first.
+            latest_activity: time(query.window.latest_activity(), latest()).min(latest()),
             cursor_at: time(after.map(|c| c.last_active_at), latest()),
             // Every id sorts before the cursor's at a later instant; at the
             // open cursor's instant (year 9999) there are no rows.
