@@ -29,6 +29,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `RESEND_API_KEY`.
     pub resend_api_key: Option<String>,
+    /// `RESEND_BASE_URL`: where Resend's API is (its own by default).
+    pub resend_base_url: Option<String>,
     /// `MAIL_FROM`: the sender of chatdesk's email.
     pub mail_from: String,
     /// `HTTP_WORKERS`: server worker threads (default: one per core).
@@ -113,6 +115,7 @@ impl std::fmt::Debug for Config {
             dashboard_origins,
             smtp_url,
             resend_api_key,
+            resend_base_url,
             mail_from,
             workers,
             body_timeout,
@@ -124,6 +127,7 @@ impl std::fmt::Debug for Config {
             .field("dashboard_origins", dashboard_origins)
             .field("smtp_url", &smtp_url.as_deref().map(redact_url))
             .field("resend_api_key", &resend_api_key.as_ref().map(|_| "***"))
+            .field("resend_base_url", resend_base_url)
             .field("mail_from", mail_from)
             .field("workers", workers)
             .field("body_timeout", body_timeout)
@@ -189,6 +193,7 @@ impl Config {
             dashboard_origins,
             smtp_url: non_empty("SMTP_URL"),
             resend_api_key: non_empty("RESEND_API_KEY"),
+            resend_base_url: non_empty("RESEND_BASE_URL"),
             mail_from: non_empty("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.to_string()),
             workers,
             body_timeout,
@@ -217,6 +222,7 @@ mod tests {
             dashboard_origins: vec!["https://app.example.com".to_string()],
             smtp_url: smtp_url.map(str::to_string),
             resend_api_key: resend_api_key.map(str::to_string),
+            resend_base_url: None,
             mail_from: DEFAULT_MAIL_FROM.to_string(),
             workers: Some(2),
             body_timeout: Duration::from_secs(10),

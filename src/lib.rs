@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chatdesk_api::{ApiConfig, Services};
 use chatdesk_domain::ports::{AnswerModel, Clock, IdGenerator, RandomIds, SystemClock};
 use chatdesk_domain::services::{
-    ContentService, ConversationService, RankerChoice, SiteService, TenancyService, TicketService,
-    VisitorService, WidgetService,
+    ContentService, ConversationService, DeliveryService, RankerChoice, SiteService,
+    TenancyService, TicketService, VisitorService, WidgetService,
 };
 use chatdesk_store::Store;
 
@@ -89,7 +89,8 @@ pub fn services(store: Store, model: Option<Arc<dyn AnswerModel>>, model_ranks: 
 pub struct Application {
     server: actix_web::dev::Server,
     port: u16,
-    /// Stops the config-change watcher when the server ends.
+    /// Stops the config-change watcher and the delivery worker when the
+    /// server ends.
     stop_watcher: Arc<AtomicBool>,
 }
 
@@ -100,10 +101,11 @@ impl Application {
         let mail = chatdesk_mail::MailConfig {
             smtp_url: config.smtp_url.clone(),
             resend_api_key: config.resend_api_key.clone(),
+            resend_base_url: config.resend_base_url.clone(),
             from: config.mail_from.clone(),
         };
-        chatdesk_mail::build_mailer(&mail).map_err(|e| format!("invalid mail settings: {e}"))?;
-        tracing::info!(mail = %chatdesk_mail::describe(&mail), "mail delivery");
+        let transport = chatdesk_mail::build_mailer(&mail)
+            .map_err(|e| format!("invalid mail settings: {e}"))?;
         let model = model(config)?;
         let store = open_store(config)?;
         let listener =
@@ -127,12 +129,31 @@ impl Application {
             observability: Some(Arc::new(store.clone())),
             sdk_caches,
         };
+        // The delivery worker sends the tickets' emails queued in the
+        // outbox, those a previous process left undelivered included.
+        let delivery = DeliveryService::new(
+            clock(),
+            Arc::new(store.clone()),
+            Arc::new(chatdesk_mail::TransportTicketMailer::new(transport)),
+        );
+        chatdesk_mail::spawn_delivery_worker(
+            delivery,
+            chatdesk_mail::WorkerSettings::default(),
+            stop_watcher.clone(),
+        )
+        .map_err(|e| {
+            stop_watcher.store(true, Ordering::Release);
+            format!("cannot start the delivery worker: {e}")
+        })?;
         let model_ranks = config.llm.as_ref().is_some_and(|l| l.model_ranks);
-        let server = chatdesk_api::serve(listener, services(store, model, model_ranks), api)
-            .map_err(|e| {
-                stop_watcher.store(true, Ordering::Release);
-                format!("cannot start the server: {e}")
-            })?;
+        let mut services = services(store, model, model_ranks);
+        services.visitors = services
+            .visitors
+            .with_mail_domain(chatdesk_mail::mail_domain(&config.mail_from));
+        let server = chatdesk_api::serve(listener, services, api).map_err(|e| {
+            stop_watcher.store(true, Ordering::Release);
+            format!("cannot start the server: {e}")
+        })?;
         Ok(Application {
             server,
             port,

@@ -36,18 +36,26 @@ fn answered(app: &TestApp, site: &OpenSite, traits: Value) -> ((String, String),
     (session, answer)
 }
 
-/// The outbox row of a ticket: status and recipient.
+/// The outbox row of a ticket once the delivery worker has handled it
+/// (within 10 s): status, recipient and Message-ID.
 fn outbox(app: &TestApp, ticket: &str) -> (String, Option<String>, String) {
     let mut conn = chatdesk_store::connect(&app.config.database_url).expect("database");
-    email_outbox::table
-        .filter(email_outbox::ticket_id.eq(ticket))
-        .select((
-            email_outbox::status,
-            email_outbox::recipient,
-            email_outbox::message_id,
-        ))
-        .first(&mut conn)
-        .expect("the ticket's outbox row")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let row: (String, Option<String>, String) = email_outbox::table
+            .filter(email_outbox::ticket_id.eq(ticket))
+            .select((
+                email_outbox::status,
+                email_outbox::recipient,
+                email_outbox::message_id,
+            ))
+            .first(&mut conn)
+            .expect("the ticket's outbox row");
+        if row.0 != "PENDING" || std::time::Instant::now() > deadline {
+            return row;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -78,8 +86,9 @@ fn a_ticket_follows_a_down_vote_and_is_escalated_with_its_email_queued() {
     assert!(reply.body.get("delivery").is_none(), "{}", reply.body);
 
     // The widget has no support address: the tenant's owner receives it.
+    // No mail service is configured here: the worker logs the email.
     let (status, recipient, message_id) = outbox(&app, &ticket);
-    assert_eq!(status, "PENDING");
+    assert_eq!(status, "LOG_ONLY");
     let me = app.get("/api/v1/me", Some(&site.token));
     assert_eq!(me.body["member"]["role"], "OWNER");
     assert_eq!(recipient.as_deref(), me.body["member"]["email"].as_str());
@@ -150,7 +159,7 @@ fn the_widgets_support_address_receives_it_before_the_owner() {
     assert_eq!(reply.status, 201, "{}", reply.body);
     let ticket = reply.body["id"].as_str().expect("id");
     let (status, recipient, _) = outbox(&app, ticket);
-    assert_eq!(status, "PENDING");
+    assert_eq!(status, "LOG_ONLY");
     assert_eq!(recipient.as_deref(), Some("help@support.example.com"));
 }
 
@@ -266,8 +275,8 @@ fn the_tickets_tab_lists_newest_first_by_status_and_pages() {
     assert_eq!(ids, newest_first);
     let first = &all.body["items"][0];
     assert_eq!(first["status"], "OPEN");
-    assert_eq!(first["delivery"]["status"], "PENDING");
-    assert_eq!(first["delivery"]["attempts"], 0);
+    let delivery = first["delivery"]["status"].as_str();
+    assert!(matches!(delivery, Some("PENDING" | "LOG_ONLY")), "{}", all.body);
     assert_eq!(first["resolvedAt"], Value::Null);
 
     // Pages of 2, then a status filter.

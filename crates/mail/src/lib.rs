@@ -36,6 +36,7 @@ mod smtp;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod ticket_email;
+mod worker;
 
 pub use log_only::{LogMailer, LOG_TAG, NO_MAIL_SERVICE};
 pub use redact::redact_url;
@@ -44,6 +45,7 @@ pub use smtp::{SmtpMailer, DEFAULT_TIMEOUT};
 pub use ticket_email::{
     html_escape, mail_domain, message_id, ticket_email, ticket_subject, MAX_SUBJECT_CHARS,
 };
+pub use worker::{spawn_delivery_worker, TransportTicketMailer, WorkerSettings};
 
 use smtp::parse_from;
 
