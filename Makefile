@@ -6,12 +6,13 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client bench lint fmt clippy clean-data help
+.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client bench bench-conversations lint fmt clippy clean-data help
 
 help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
 	@echo "make bench  release-build and run the benchmark program (about three minutes; figures in docs/benchmarks.md)"
+	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 20 minutes)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 # libpq is built with TLS (pq-sys `bundled`), which needs OpenSSL's headers
@@ -63,6 +64,12 @@ endif
 # baselines measured in the same run (see docs/benchmarks.md).
 bench: system-deps
 	$(CARGO) bench --bench bench
+
+# The Conversations list at a million sessions: loads its own schema on
+# TEST_DATABASE_URL, measures HTTP against the store's SQL, drops the
+# schema (see docs/benchmarks.md; BENCH_SESSIONS=20000 for a quick run).
+bench-conversations: system-deps
+	$(CARGO) bench --bench conversations
 
 # schemathesis against the OpenAPI document (installed into target/ by the script).
 test-contract:
