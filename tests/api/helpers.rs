@@ -687,3 +687,40 @@ impl TestApp {
         )
     }
 }
+
+impl TestApp {
+    /// Stops this server (its delivery worker stops with it) and starts a
+    /// new one on the same database, with the config changed by `change`,
+    /// as an operator restarting chatdesk would; `base` is the new
+    /// server's address.
+    pub fn restart_with(&mut self, change: impl FnOnce(&mut Config)) {
+        let old = self.handle.clone();
+        let _ = thread::spawn(move || {
+            actix_web::rt::System::new().block_on(old.stop(false));
+        })
+        .join();
+        change(&mut self.config);
+        let (tx, rx) = mpsc::channel();
+        let thread_config = self.config.clone();
+        thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                match Application::build(&thread_config, "127.0.0.1:0") {
+                    Ok(app) => {
+                        let _ = tx.send(Ok((app.port(), app.handle())));
+                        let _ = app.run().await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let (port, handle) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server restarted in time")
+            .expect("server rebuilt");
+        self.base = format!("http://127.0.0.1:{port}");
+        self.handle = handle;
+    }
+}

@@ -25,5 +25,6 @@ mod replicas;
 mod sdk;
 mod sdk_input;
 mod sites;
+mod ticket_mail;
 mod tickets;
 mod widget;

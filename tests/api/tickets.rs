@@ -11,7 +11,12 @@ use crate::app;
 use crate::conversations::{ask_matching, new_visitor, open, publish_flow, vote};
 use crate::helpers::{OpenSite, Reply, TestApp, Visitor};
 
-fn open_ticket(app: &TestApp, site: &OpenSite, session: &(String, String), body: &Value) -> Reply {
+pub(crate) fn open_ticket(
+    app: &TestApp,
+    site: &OpenSite,
+    session: &(String, String),
+    body: &Value,
+) -> Reply {
     app.sdk(
         "POST",
         &format!("/api/v1/sdk/chat/sessions/{}/tickets", session.0),
@@ -247,7 +252,13 @@ fn tickets(app: &TestApp, site: &OpenSite, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn patch_status(app: &TestApp, site: &OpenSite, token: &str, ticket: &str, status: &str) -> Reply {
+pub(crate) fn patch_status(
+    app: &TestApp,
+    site: &OpenSite,
+    token: &str,
+    ticket: &str,
+    status: &str,
+) -> Reply {
     app.patch(
         &format!("/api/v1/sites/{}/tickets/{ticket}", site.site_id),
         Some(token),
@@ -276,7 +287,11 @@ fn the_tickets_tab_lists_newest_first_by_status_and_pages() {
     let first = &all.body["items"][0];
     assert_eq!(first["status"], "OPEN");
     let delivery = first["delivery"]["status"].as_str();
-    assert!(matches!(delivery, Some("PENDING" | "LOG_ONLY")), "{}", all.body);
+    assert!(
+        matches!(delivery, Some("PENDING" | "LOG_ONLY")),
+        "{}",
+        all.body
+    );
     assert_eq!(first["resolvedAt"], Value::Null);
 
     // Pages of 2, then a status filter.

@@ -94,9 +94,37 @@ impl FakeSmtpServer {
         FakeSmtpServer::start_with(Some("450 4.2.1 Mailbox temporarily unavailable"))
     }
 
+    /// Starts a server that accepts every message on `addr`, e.g. the
+    /// address of a server that was down, to bring it back where the
+    /// application expects it (`SMTP_URL` unchanged).
+    ///
+    /// ```
+    /// use chatdesk_mail::testing::FakeSmtpServer;
+    ///
+    /// let first = FakeSmtpServer::start();
+    /// let addr = first.addr();
+    /// drop(first); // down: nothing listens on `addr` now
+    /// let back = FakeSmtpServer::start_at(addr).expect("the same address again");
+    /// assert_eq!(back.url(), format!("smtp://{addr}"));
+    /// ```
+    ///
+    /// # Errors
+    /// When `addr` cannot be bound (in use, or not a local address).
+    ///
+    /// # Panics
+    /// When the bound socket cannot be set up (test support only).
+    pub fn start_at(addr: SocketAddr) -> std::io::Result<FakeSmtpServer> {
+        let listener = TcpListener::bind(addr)?;
+        Ok(FakeSmtpServer::serve_on(listener, None))
+    }
+
     fn start_with(refuse_recipients: Option<&'static str>) -> FakeSmtpServer {
         let listener =
             TcpListener::bind("127.0.0.1:0").expect("fake SMTP server: bind 127.0.0.1:0");
+        FakeSmtpServer::serve_on(listener, refuse_recipients)
+    }
+
+    fn serve_on(listener: TcpListener, refuse_recipients: Option<&'static str>) -> FakeSmtpServer {
         let addr = listener
             .local_addr()
             .expect("fake SMTP server: local address");
