@@ -12,8 +12,8 @@ use std::sync::Arc;
 use chatdesk_api::{ApiConfig, Services};
 use chatdesk_domain::ports::{AnswerModel, Clock, IdGenerator, RandomIds, SystemClock};
 use chatdesk_domain::services::{
-    ContentService, ConversationService, DeliveryService, RankerChoice, SiteService,
-    TenancyService, TicketService, VisitorService, WidgetService,
+    ContentService, ConversationService, DeliveryService, IdempotencyService, RankerChoice,
+    SiteService, TenancyService, TicketService, VisitorService, WidgetService,
 };
 use chatdesk_store::Store;
 
@@ -80,6 +80,7 @@ pub fn services(store: Store, model: Option<Arc<dyn AnswerModel>>, model_ranks: 
         content: ContentService::new(clock(), ids(), store.clone(), store.clone()),
         conversations: ConversationService::new(store.clone(), store.clone()),
         tickets: TicketService::new(clock(), store.clone(), store.clone()),
+        idempotency: IdempotencyService::new(clock(), store.clone()),
         visitors: VisitorService::new(clock(), ids(), store.clone(), model).with_ranker(ranker),
         readiness: store,
     }

@@ -13,6 +13,7 @@ mod content;
 mod conversations;
 mod cors;
 mod hostile;
+mod idempotency;
 mod isolation;
 mod members;
 mod metrics;

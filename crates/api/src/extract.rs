@@ -22,6 +22,10 @@ use utoipa::IntoParams;
 use validator::Validate;
 
 use crate::error::ApiError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpResponse};
+use chatdesk_domain::idempotency::{fingerprint, IdempotencyKey, HEADER as IDEMPOTENCY_HEADER};
+use chatdesk_domain::services::{Answer, IdempotencyService};
 
 /// The most bytes a dashboard request body may have.
 pub const DASHBOARD_BODY_LIMIT: usize = 256 * 1024;
@@ -80,6 +84,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             .app_data::<BodyLimit>()
             .map_or(DASHBOARD_BODY_LIMIT, |l| l.0);
         let body = web::Bytes::from_request(req, payload);
+        let req = req.clone();
         Box::pin(async move {
             if !content_type_ok {
                 return Err(ApiError::new(
@@ -95,9 +100,135 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 .await
                 .map_err(|_| body_timed_out(timeout))?
                 .map_err(|e| body_error(e, limit))?;
+            req.extensions_mut().insert(BodyFingerprint(fingerprint(
+                req.method().as_str(),
+                req.path(),
+                &bytes,
+            )));
             parse_json(&bytes).map(JsonBody)
         })
     }
+}
+
+/// Request extension set by [`JsonBody`]: the fingerprint of the request
+/// (method, path, body bytes), for [`Idempotent`].
+#[derive(Debug, Clone)]
+pub struct BodyFingerprint(pub String);
+
+/// A creating request's `Idempotency-Key` (absent, or 1–255 visible ASCII
+/// characters, else a 422 naming the header) with what keeps the request
+/// idempotent. Take it before the [`JsonBody`], and call
+/// [`Idempotent::runner`] once the body is read.
+pub struct Idempotent {
+    key: Option<IdempotencyKey>,
+    service: web::Data<IdempotencyService>,
+    req: HttpRequest,
+}
+
+impl FromRequest for Idempotent {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let service = req
+                .app_data::<web::Data<IdempotencyService>>()
+                .ok_or_else(|| {
+                    ApiError::from(Error::Internal(
+                        "app state missing: IdempotencyService".into(),
+                    ))
+                })?
+                .clone();
+            let mut values = req.headers().get_all(IDEMPOTENCY_HEADER);
+            let key = match (values.next(), values.next()) {
+                (None, _) => None,
+                (Some(value), None) => Some(
+                    value
+                        .to_str()
+                        .map_err(|_| Error::invalid(IDEMPOTENCY_HEADER, "must be visible ASCII"))
+                        .and_then(IdempotencyKey::parse)?,
+                ),
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::from(Error::invalid(
+                        IDEMPOTENCY_HEADER,
+                        "must be sent once",
+                    )))
+                }
+            };
+            Ok(Idempotent {
+                key,
+                service,
+                req: req.clone(),
+            })
+        })())
+    }
+}
+
+impl Idempotent {
+    /// What runs the use case idempotently on the blocking pool.
+    pub fn runner(self) -> IdempotentRun {
+        let fingerprint = self
+            .req
+            .extensions()
+            .get::<BodyFingerprint>()
+            .map(|f| f.0.clone())
+            .unwrap_or_else(|| fingerprint(self.req.method().as_str(), self.req.path(), b""));
+        IdempotentRun {
+            key: self.key,
+            service: self.service,
+            fingerprint,
+        }
+    }
+}
+
+/// Runs a creating use case at most once per key (see
+/// [`IdempotencyService::run`]).
+pub struct IdempotentRun {
+    key: Option<IdempotencyKey>,
+    service: web::Data<IdempotencyService>,
+    fingerprint: String,
+}
+
+impl IdempotentRun {
+    /// Runs `make` for the sender `scope` and writes its answer with
+    /// `answer`, or gives the key's first answer again.
+    pub fn run<T>(
+        &self,
+        scope: &str,
+        make: impl FnOnce() -> Result<T, Error>,
+        answer: impl FnOnce(&T) -> Answer,
+    ) -> Result<Answer, Error> {
+        self.service
+            .run(self.key.as_ref(), scope, &self.fingerprint, make, answer)
+    }
+}
+
+/// A JSON answer.
+pub fn json_answer<T: serde::Serialize>(status: StatusCode, value: &T) -> Answer {
+    match serde_json::to_vec(value) {
+        Ok(body) => Answer {
+            status: status.as_u16(),
+            body,
+            replayed: false,
+        },
+        Err(e) => Answer {
+            status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+            body: format!("{{\"error\": \"the answer did not serialise: {e}\"}}").into_bytes(),
+            replayed: false,
+        },
+    }
+}
+
+/// The HTTP response of an answer; a replayed one says so in
+/// `Idempotency-Replayed: true`.
+pub fn answer_response(answer: Answer) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json");
+    if answer.replayed {
+        response.insert_header(("Idempotency-Replayed", "true"));
+    }
+    response.body(answer.body)
 }
 
 fn too_large(limit: usize) -> ApiError {

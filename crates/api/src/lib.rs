@@ -22,8 +22,8 @@ use chatdesk_domain::ids::SiteId;
 use chatdesk_domain::observability::Observability;
 use chatdesk_domain::ports::Readiness;
 use chatdesk_domain::services::{
-    ContentService, ConversationService, SiteService, TenancyService, TicketService,
-    VisitorService, WidgetService,
+    ContentService, ConversationService, IdempotencyService, SiteService, TenancyService,
+    TicketService, VisitorService, WidgetService,
 };
 use sdk::cache::SdkCaches;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
@@ -219,6 +219,8 @@ pub struct Services {
     pub conversations: ConversationService,
     /// The Tickets tab.
     pub tickets: TicketService,
+    /// `Idempotency-Key` for the creating requests.
+    pub idempotency: IdempotencyService,
     /// The widget SDK.
     pub visitors: VisitorService,
     /// The database probe of `/readyz`.
@@ -234,6 +236,7 @@ struct AppData {
     content: web::Data<ContentService>,
     conversations: web::Data<ConversationService>,
     tickets: web::Data<TicketService>,
+    idempotency: web::Data<IdempotencyService>,
     visitors: web::Data<VisitorService>,
     readiness: web::Data<dyn Readiness>,
 }
@@ -247,6 +250,7 @@ impl AppData {
             content: web::Data::new(services.content),
             conversations: web::Data::new(services.conversations),
             tickets: web::Data::new(services.tickets),
+            idempotency: web::Data::new(services.idempotency),
             visitors: web::Data::new(services.visitors),
             readiness: web::Data::from(services.readiness),
         }
@@ -275,6 +279,7 @@ pub fn serve(
             .app_data(data.content)
             .app_data(data.conversations)
             .app_data(data.tickets)
+            .app_data(data.idempotency)
             .app_data(data.visitors)
             .app_data(caches.clone())
             .app_data(data.readiness)

@@ -162,6 +162,10 @@ pub enum Error {
     /// A vote on a message that is not an assistant's.
     #[error("only assistant messages can be voted on")]
     NotAnAssistantMessage,
+    /// A request with an `Idempotency-Key` whose first request has not been
+    /// answered (it is still running, or its process stopped mid-way).
+    #[error("a request with this Idempotency-Key is not answered yet; retry in a moment")]
+    IdempotencyKeyInUse,
     /// A support ticket asked for in a session with no DOWN vote.
     #[error("a support ticket follows a thumbs-down: this session has no DOWN vote")]
     NoDownvote,
@@ -199,6 +203,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::NotAnAssistantMessage => "NOT_AN_ASSISTANT_MESSAGE",
             Error::NoDownvote => "NO_DOWNVOTE",
+            Error::IdempotencyKeyInUse => "IDEMPOTENCY_KEY_IN_USE",
             Error::Internal(_) => "INTERNAL",
         }
     }
@@ -223,7 +228,8 @@ impl Error {
             | Error::MemberExists
             | Error::SiteExists
             | Error::IdentityConflict
-            | Error::NoDownvote => ErrorKind::Conflict,
+            | Error::NoDownvote
+            | Error::IdempotencyKeyInUse => ErrorKind::Conflict,
             Error::PreconditionFailed(_) => ErrorKind::PreconditionFailed,
             Error::DatabaseUnavailable => ErrorKind::Unavailable,
             Error::Internal(_) => ErrorKind::Internal,

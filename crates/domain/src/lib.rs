@@ -13,6 +13,7 @@ pub mod conversation;
 pub mod email;
 pub mod error;
 pub mod host;
+pub mod idempotency;
 pub mod ids;
 pub mod observability;
 pub mod ports;

@@ -218,6 +218,12 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Whose `Idempotency-Key`s this member's requests carry: keys are
+    /// per member.
+    pub fn idempotency_scope(&self) -> String {
+        format!("member:{}", self.member.id)
+    }
+
     /// `Ok` when the actor's role may take `action`.
     pub fn authorize(&self, action: Action) -> Result<(), Error> {
         authorize(self.member.role, action)

@@ -197,6 +197,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (digest) {
+        digest -> Text,
+        fingerprint -> Text,
+        status -> Nullable<Integer>,
+        answer -> Nullable<Text>,
+        created_at -> Timestamp,
+        answered_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(tenant_members -> tenants (tenant_id));
 diesel::joinable!(sites -> tenants (tenant_id));
 diesel::joinable!(chat_widgets -> sites (site_id));
@@ -212,6 +223,7 @@ diesel::joinable!(support_tickets -> chat_sessions (session_id));
 diesel::joinable!(email_outbox -> support_tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    idempotency_keys,
     tenants,
     tenant_members,
     sites,

@@ -15,7 +15,9 @@ use utoipa::IntoParams;
 use crate::dto::{ContentList, ContentView, CreateContent, PatchContent};
 use crate::error::{ApiError, Problem};
 use crate::etag::{tagged, IfMatch};
-use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
+use crate::extract::{
+    answer_response, json_answer, path_id, Dashboard, Idempotent, JsonBody, Paging, QueryParams,
+};
 use crate::routes::next_cursor;
 use crate::routes::sites::site_id;
 
@@ -94,17 +96,19 @@ pub async fn list(
 
 /// Adds a Flow or Tooltip (MANAGER+).
 #[utoipa::path(post, path = "/api/v1/sites/{siteId}/content", operation_id = "createContent", tag = "content", security(("bearer" = [])),
-    params(("siteId" = uuid::Uuid, Path, description = "Site id")),
+    params(("siteId" = uuid::Uuid, Path, description = "Site id"), ("Idempotency-Key" = Option<String>, Header, description = "A key for this request (1–255 visible ASCII characters, e.g. a UUID), kept for 24 hours per sender: a retry with the same key and body gets the first answer again, marked `Idempotency-Replayed: true`, and makes nothing; the same key with another request is a 422 naming the header")),
     request_body = CreateContent,
     responses(
-        (status = 201, description = "The new item", body = ContentView),
+        (status = 201, description = "The new item", body = ContentView, headers(("Idempotency-Replayed" = String, description = "`true` when this is the first answer to the key, given again"))),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such site in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`IDEMPOTENCY_KEY_IN_USE`: a request with this Idempotency-Key is not answered yet; retry in a moment", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     content: Dashboard<ContentService>,
     path: web::Path<String>,
+    idempotent: Idempotent,
     JsonBody(body): JsonBody<CreateContent>,
 ) -> Result<HttpResponse, ApiError> {
     let site = site_id(&path)?;
@@ -115,10 +119,17 @@ pub async fn create(
         status: body.status,
         audiences: body.audiences,
     };
-    let item = content
-        .run(move |c, actor| c.create_content(actor, site, &input))
+    let idempotent = idempotent.runner();
+    let answer = content
+        .run(move |c, actor| {
+            idempotent.run(
+                &actor.idempotency_scope(),
+                || c.create_content(actor, site, &input),
+                |item| json_answer(StatusCode::CREATED, &ContentView::from(item)),
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created().json(ContentView::from(&item)))
+    Ok(answer_response(answer))
 }
 
 fn ids(path: &(String, String)) -> Result<(chatdesk_domain::ids::SiteId, ContentId), ApiError> {

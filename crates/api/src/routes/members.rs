@@ -1,5 +1,6 @@
 //! Members and roles: `/api/v1/members`.
 
+use actix_web::http::StatusCode;
 use actix_web::web::{self, Json};
 use actix_web::HttpResponse;
 use chatdesk_domain::error::Entity;
@@ -8,7 +9,9 @@ use chatdesk_domain::services::TenancyService;
 
 use crate::dto::{AddMember, AddedMember, MemberList, MemberView};
 use crate::error::{ApiError, Problem};
-use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
+use crate::extract::{
+    answer_response, json_answer, path_id, Dashboard, Idempotent, JsonBody, Paging, QueryParams,
+};
 use crate::routes::next_cursor;
 
 /// The tenant's members, oldest first.
@@ -36,24 +39,38 @@ pub async fn list(
 /// Adds a member (ADMIN+; only an OWNER may grant OWNER). The answer
 /// carries the member's token, shown this once.
 #[utoipa::path(post, path = "/api/v1/members", operation_id = "addMember", tag = "members", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A key for this request (1–255 visible ASCII characters, e.g. a UUID), kept for 24 hours per sender: a retry with the same key and body gets the first answer again, marked `Idempotency-Replayed: true`, and makes nothing; the same key with another request is a 422 naming the header")),
     request_body = AddMember,
     responses(
-        (status = 201, description = "The member and its token", body = AddedMember),
+        (status = 201, description = "The member and its token", body = AddedMember, headers(("Idempotency-Replayed" = String, description = "`true` when this is the first answer to the key, given again"))),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`MEMBER_EXISTS`: the email is already a member", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`MEMBER_EXISTS`: the email is already a member; or `IDEMPOTENCY_KEY_IN_USE`: a request with this Idempotency-Key is not answered yet, retry in a moment", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid email or role", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add(
     members: Dashboard<TenancyService>,
+    idempotent: Idempotent,
     JsonBody(body): JsonBody<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
-    let added = members
-        .run(move |m, actor| m.add_member(actor, &body.email, &body.role))
+    let idempotent = idempotent.runner();
+    let answer = members
+        .run(move |m, actor| {
+            idempotent.run(
+                &actor.idempotency_scope(),
+                || m.add_member(actor, &body.email, &body.role),
+                |added| {
+                    json_answer(
+                        StatusCode::CREATED,
+                        &AddedMember {
+                            member: MemberView::from(&added.value),
+                            token: added.secret.clone(),
+                        },
+                    )
+                },
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created().json(AddedMember {
-        member: MemberView::from(&added.value),
-        token: added.secret,
-    }))
+    Ok(answer_response(answer))
 }
 
 /// Removes a member (ADMIN+, not someone of a stronger role, never the

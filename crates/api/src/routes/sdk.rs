@@ -15,7 +15,9 @@ use crate::dto::sdk::{
     OpenSessionBody, OpenTicketBody, SessionView, VisitorTicketView,
 };
 use crate::error::{ApiError, Problem};
-use crate::extract::{path_id, JsonBody, Paging, QueryParams};
+use crate::extract::{
+    answer_response, json_answer, path_id, Idempotent, JsonBody, Paging, QueryParams,
+};
 use crate::routes::next_cursor;
 use crate::sdk::Sdk;
 
@@ -188,19 +190,20 @@ pub async fn vote(
 /// request, with the visitor's address as Reply-To.
 #[utoipa::path(post, path = "/api/v1/sdk/chat/sessions/{sessionId}/tickets", operation_id = "openSupportTicket", tag = "sdk", security(("siteKey" = [])),
     params(("sessionId" = uuid::Uuid, Path, description = "Session id"),
-        ("X-Chatdesk-Session" = String, Header, description = "The session's token")),
+        ("X-Chatdesk-Session" = String, Header, description = "The session's token"), ("Idempotency-Key" = Option<String>, Header, description = "A key for this request (1–255 visible ASCII characters, e.g. a UUID), kept for 24 hours per sender: a retry with the same key and body gets the first answer again, marked `Idempotency-Replayed: true`, and makes nothing; the same key with another request is a 422 naming the header")),
     request_body = OpenTicketBody,
     responses(
-        (status = 201, description = "The ticket", body = VisitorTicketView),
+        (status = 201, description = "The ticket", body = VisitorTicketView, headers(("Idempotency-Replayed" = String, description = "`true` when this is the first answer to the key, given again"))),
         (status = 401, description = "Unknown site key, or `SESSION_TOKEN_REQUIRED`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The gate is closed (`code` is the reason) or `ORIGIN_NOT_ALLOWED`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session for this token and site", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`NO_DOWNVOTE`: the session has no DOWN vote", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`NO_DOWNVOTE`: the session has no DOWN vote; or `IDEMPOTENCY_KEY_IN_USE`: a request with this Idempotency-Key is not answered yet, retry in a moment", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field, or no `email` given and none in the visitor's traits", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn open_ticket(
     sdk: Sdk,
     path: web::Path<String>,
+    idempotent: Idempotent,
     JsonBody(body): JsonBody<OpenTicketBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = session_id(&path)?;
@@ -209,11 +212,18 @@ pub async fn open_ticket(
         subject: body.subject,
         body: body.body,
     };
-    let ticket = sdk
+    let idempotent = idempotent.runner();
+    let answer = sdk
         .run(move |call| {
-            call.service
-                .open_ticket(call.gate, call.key, call.session_token, id, &request)
+            idempotent.run(
+                &format!("session:{id}"),
+                || {
+                    call.service
+                        .open_ticket(call.gate, call.key, call.session_token, id, &request)
+                },
+                |ticket| json_answer(StatusCode::CREATED, &VisitorTicketView::from(ticket)),
+            )
         })
         .await?;
-    Ok(HttpResponse::Created().json(VisitorTicketView::from(&ticket)))
+    Ok(answer_response(answer))
 }

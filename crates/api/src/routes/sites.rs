@@ -14,7 +14,9 @@ use crate::dto::{
 };
 use crate::error::{ApiError, Problem};
 use crate::etag::{tagged, IfMatch};
-use crate::extract::{path_id, Dashboard, JsonBody, Paging, QueryParams};
+use crate::extract::{
+    answer_response, json_answer, path_id, Dashboard, Idempotent, JsonBody, Paging, QueryParams,
+};
 use crate::routes::next_cursor;
 
 pub(crate) fn site_id(raw: &str) -> Result<SiteId, ApiError> {
@@ -51,15 +53,17 @@ pub async fn list(
 /// PRO 10, ENTERPRISE unlimited). The answer carries the API key, shown
 /// this once.
 #[utoipa::path(post, path = "/api/v1/sites", operation_id = "createSite", tag = "sites", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A key for this request (1–255 visible ASCII characters, e.g. a UUID), kept for 24 hours per sender: a retry with the same key and body gets the first answer again, marked `Idempotency-Replayed: true`, and makes nothing; the same key with another request is a 422 naming the header")),
     request_body = CreateSite,
     responses(
-        (status = 201, description = "The site and its API key", body = CreatedSite),
+        (status = 201, description = "The site and its API key", body = CreatedSite, headers(("Idempotency-Replayed" = String, description = "`true` when this is the first answer to the key, given again"))),
         (status = 403, description = "Role too weak", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`PLAN_LIMIT`: the plan's site cap is reached; `SITE_EXISTS`: the domain is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`PLAN_LIMIT`: the plan's site cap is reached; `SITE_EXISTS`: the domain is taken; or `IDEMPOTENCY_KEY_IN_USE`: a request with this Idempotency-Key is not answered yet, retry in a moment", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid domain, name or theme", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     sites: Dashboard<SiteService>,
+    idempotent: Idempotent,
     JsonBody(body): JsonBody<CreateSite>,
 ) -> Result<HttpResponse, ApiError> {
     let input = NewSiteInput {
@@ -68,13 +72,25 @@ pub async fn create(
         allow_subdomains: body.allow_subdomains,
         theme: body.theme.map(Into::into),
     };
-    let created = sites
-        .run(move |s, actor| s.create_site(actor, &input))
+    let idempotent = idempotent.runner();
+    let answer = sites
+        .run(move |s, actor| {
+            idempotent.run(
+                &actor.idempotency_scope(),
+                || s.create_site(actor, &input),
+                |created| {
+                    json_answer(
+                        StatusCode::CREATED,
+                        &CreatedSite {
+                            site: SiteView::from(&created.value),
+                            api_key: created.secret.clone(),
+                        },
+                    )
+                },
+            )
+        })
         .await?;
-    Ok(HttpResponse::Created().json(CreatedSite {
-        site: SiteView::from(&created.value),
-        api_key: created.secret,
-    }))
+    Ok(answer_response(answer))
 }
 
 /// One site.

@@ -339,6 +339,32 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError>;
 }
 
+/// Remembers idempotency keys and their first answers (see
+/// [`crate::idempotency`]).
+#[cfg_attr(feature = "testing", automock)]
+pub trait IdempotencyRepository: Send + Sync {
+    /// Reserves the key (a unique row) for this request, or says what its
+    /// first request left; keys older than
+    /// [`crate::idempotency::KEY_LIFETIME`] are forgotten first.
+    fn reserve_key(
+        &self,
+        record: &crate::idempotency::KeyRecord,
+    ) -> Result<crate::idempotency::Reservation, Error>;
+
+    /// Records the answer to a reserved key's request.
+    fn record_answer(
+        &self,
+        digest: &str,
+        status: u16,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), Error>;
+
+    /// Releases a reserved key whose request made nothing (it failed), so
+    /// a retry runs it again.
+    fn release_key(&self, digest: &str) -> Result<(), Error>;
+}
+
 mod conversation;
 mod model;
 mod outbox;

@@ -11,6 +11,7 @@
 mod content;
 mod conversation;
 mod delivery;
+mod idempotency;
 mod sites;
 mod tenancy;
 mod tickets;
@@ -20,6 +21,7 @@ mod widget;
 pub use content::ContentService;
 pub use conversation::{ConversationService, TIMELINE_CHUNK};
 pub use delivery::{DeliveryRound, DeliveryService};
+pub use idempotency::{Answer, IdempotencyService};
 pub use sites::SiteService;
 pub use tenancy::{CreatedTenant, TenancyService};
 pub use tickets::TicketService;

@@ -2,6 +2,7 @@
 
 mod content;
 mod conversations;
+mod idempotency;
 mod members;
 mod outbox;
 mod sites;

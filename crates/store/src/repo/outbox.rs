@@ -26,7 +26,7 @@ const CLAIM: &str = "UPDATE email_outbox \
                   WHERE status = 'PENDING' AND next_attempt_at <= $2 \
                     AND (locked_until IS NULL OR locked_until < $2) \
                   ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
-     RETURNING id, ticket_id, recipient, message_id, attempts";
+     RETURNING id, ticket_id, recipient, message_id, attempts, next_attempt_at";
 
 #[derive(QueryableByName)]
 struct ClaimedRow {
@@ -40,6 +40,8 @@ struct ClaimedRow {
     message_id: String,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamp>)]
+    next_attempt_at: Option<NaiveDateTime>,
 }
 
 fn claim_sql(backend: Backend) -> String {
@@ -85,11 +87,14 @@ impl OutboxRepository for Store {
         let (now, lease) = (to_db_time(now), to_db_time(lease));
         let mut conn = self.conn()?;
         Ok(write_transaction(&mut conn, |conn| {
-            let rows: Vec<ClaimedRow> = diesel::sql_query(claim_sql(conn.backend()))
+            let mut rows: Vec<ClaimedRow> = diesel::sql_query(claim_sql(conn.backend()))
                 .bind::<Timestamp, _>(lease)
                 .bind::<Timestamp, _>(now)
                 .bind::<BigInt, _>(i64::from(limit))
                 .load(conn)?;
+            // RETURNING gives the rows in the order the update reached
+            // them: the batch is sent oldest due first.
+            rows.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
             rows.into_iter()
                 .map(|row| claimed(conn, row, lease))
                 .collect::<Result<Vec<_>, Failure>>()

@@ -113,6 +113,10 @@ fn schema_columns() -> Columns {
             "config_changes",
             config_changes::table.select(config_changes::all_columns),
         ),
+        pairs(
+            "idempotency_keys",
+            idempotency_keys::table.select(idempotency_keys::all_columns),
+        ),
     ]
     .into_iter()
     .flatten()
@@ -124,7 +128,7 @@ fn migrations_apply_once_and_are_idempotent() {
     for db in all_backends() {
         let store = Store::open(db.url(), 2).expect("opens");
         let expected = migration_names(store.backend());
-        assert_eq!(expected.len(), 5);
+        assert_eq!(expected.len(), 6);
         let applied = store.run_migrations().expect("migrates");
         assert_eq!(applied, expected, "{}", store.backend().name());
         assert!(
@@ -157,13 +161,13 @@ fn migrations_revert_and_reapply() {
                 .map(|v| v.len()),
         }
         .expect("reverts");
-        assert_eq!(reverted, 5, "{}", t.name());
+        assert_eq!(reverted, 6, "{}", t.name());
         assert!(
             columns_of(t.url()).is_empty(),
             "{}: down.sql drops every table",
             t.name()
         );
-        assert_eq!(t.run_migrations().expect("reapplies").len(), 5);
+        assert_eq!(t.run_migrations().expect("reapplies").len(), 6);
         assert_eq!(columns_of(t.url()), schema_columns(), "{}", t.name());
     }
 }
@@ -177,7 +181,7 @@ fn every_backend_has_the_tables_and_columns_of_the_schema() {
             .map(|(t, _)| t.as_str())
             .collect::<BTreeSet<_>>()
             .len(),
-        13
+        14
     );
     let mut per_backend = Vec::new();
     for t in stores() {
@@ -341,6 +345,6 @@ fn replicas_migrating_together_on_postgres_take_turns() {
     // Exactly one replica applied the migrations; the others found none pending.
     let mut sizes: Vec<usize> = applied.iter().map(Vec::len).collect();
     sizes.sort_unstable();
-    assert_eq!(sizes, [0, 0, 0, 5]);
+    assert_eq!(sizes, [0, 0, 0, 6]);
     assert_eq!(columns_of(db.url()), schema_columns());
 }
