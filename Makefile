@@ -12,7 +12,7 @@ help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
 	@echo "make bench  release-build and run the benchmark program (about three minutes; figures in docs/benchmarks.md)"
-	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 20 minutes)"
+	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 # libpq is built with TLS (pq-sys `bundled`), which needs OpenSSL's headers
