@@ -312,6 +312,16 @@ pub fn serve(
             })
             .wrap(TracingLogger::<RequestSpan>::new())
     })
+    // Without TCP_NODELAY the last small write of a streamed body (a
+    // conversation's detail or export) waits for the client's delayed ACK,
+    // about 40 ms on a keep-alive connection.
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY could not be set");
+            }
+        }
+    })
     .listen(listener)?;
     let server = match workers {
         Some(n) => server.workers(n),
