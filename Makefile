@@ -6,13 +6,14 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client bench bench-conversations lint fmt clippy clean-data help
+.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client bench bench-conversations bench-tickets lint fmt clippy clean-data help
 
 help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
 	@echo "make bench  release-build and run the benchmark program (about three minutes; figures in docs/benchmarks.md)"
 	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
+	@echo "make bench-tickets  ticket creation while SMTP is slow, and a backlog's delivery once it is back (SQLite and PostgreSQL; about 3 minutes)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 # libpq is built with TLS (pq-sys `bundled`), which needs OpenSSL's headers
@@ -70,6 +71,13 @@ bench: system-deps
 # schema (see docs/benchmarks.md; BENCH_SESSIONS=20000 for a quick run).
 bench-conversations: system-deps
 	$(CARGO) bench --bench conversations
+
+# Support tickets: creation latency while the SMTP server takes 2 s per
+# message against while it is fast, and the time a backlog left by an
+# SMTP outage takes to arrive once it is back (see docs/benchmarks.md;
+# BENCH_TICKETS=20 BENCH_BACKLOG=30 for a quick run).
+bench-tickets: system-deps
+	$(CARGO) bench --bench tickets
 
 # schemathesis against the OpenAPI document (installed into target/ by the script).
 test-contract:

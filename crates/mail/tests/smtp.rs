@@ -346,3 +346,39 @@ fn implicit_tls_fails_against_a_plain_server() {
 
     assert!(server.messages().is_empty(), "{error}");
 }
+
+#[test]
+fn a_slow_server_accepts_each_message_after_its_delay() {
+    let addr = "127.0.0.1:0".parse().expect("an address");
+    let server =
+        FakeSmtpServer::start_slow_at(addr, Duration::from_millis(400)).expect("a free port");
+
+    for _ in 0..2 {
+        let started = Instant::now();
+        assert_eq!(
+            mailer(&server.url()).send(&ticket_email()),
+            Ok(MailOutcome::Sent)
+        );
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+    assert_eq!(server.messages().len(), 2);
+}
+
+#[test]
+fn a_slow_server_dropped_while_waiting_accepts_nothing() {
+    let addr = "127.0.0.1:0".parse().expect("an address");
+    let server = FakeSmtpServer::start_slow_at(addr, Duration::from_secs(30)).expect("a free port");
+    let url = server.url();
+    let sending = std::thread::spawn(move || mailer(&url).send(&ticket_email()));
+    while server.connections() == 0 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    drop(server);
+
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(sending.join().expect("the sender").is_err());
+}

@@ -51,6 +51,8 @@ pub struct FakeSmtpServer {
 struct Shared {
     /// The answer to every `RCPT TO`, when not `250`.
     refuse_recipients: Option<&'static str>,
+    /// How long it waits after a message's data before accepting it.
+    delay: Duration,
     stop: AtomicBool,
     connections: AtomicUsize,
     mails: Mutex<Vec<ReceivedMail>>,
@@ -114,17 +116,46 @@ impl FakeSmtpServer {
     /// # Panics
     /// When the bound socket cannot be set up (test support only).
     pub fn start_at(addr: SocketAddr) -> std::io::Result<FakeSmtpServer> {
+        FakeSmtpServer::start_slow_at(addr, Duration::ZERO)
+    }
+
+    /// Starts a server on `addr` (`127.0.0.1:0` for a free port) that
+    /// accepts every message, each only `delay` after its data has arrived
+    /// (a slow mail server: the client waits for the `250` that long). A
+    /// server dropped while it waits closes the connection without
+    /// accepting the message.
+    ///
+    /// ```
+    /// use chatdesk_mail::testing::FakeSmtpServer;
+    /// use std::time::Duration;
+    ///
+    /// let addr = "127.0.0.1:0".parse().expect("an address");
+    /// let slow = FakeSmtpServer::start_slow_at(addr, Duration::from_secs(2))
+    ///     .expect("a free port");
+    /// assert_eq!(slow.url(), format!("smtp://{}", slow.addr()));
+    /// ```
+    ///
+    /// # Errors
+    /// When `addr` cannot be bound (in use, or not a local address).
+    ///
+    /// # Panics
+    /// When the bound socket cannot be set up (test support only).
+    pub fn start_slow_at(addr: SocketAddr, delay: Duration) -> std::io::Result<FakeSmtpServer> {
         let listener = TcpListener::bind(addr)?;
-        Ok(FakeSmtpServer::serve_on(listener, None))
+        Ok(FakeSmtpServer::serve_on(listener, None, delay))
     }
 
     fn start_with(refuse_recipients: Option<&'static str>) -> FakeSmtpServer {
         let listener =
             TcpListener::bind("127.0.0.1:0").expect("fake SMTP server: bind 127.0.0.1:0");
-        FakeSmtpServer::serve_on(listener, refuse_recipients)
+        FakeSmtpServer::serve_on(listener, refuse_recipients, Duration::ZERO)
     }
 
-    fn serve_on(listener: TcpListener, refuse_recipients: Option<&'static str>) -> FakeSmtpServer {
+    fn serve_on(
+        listener: TcpListener,
+        refuse_recipients: Option<&'static str>,
+        delay: Duration,
+    ) -> FakeSmtpServer {
         let addr = listener
             .local_addr()
             .expect("fake SMTP server: local address");
@@ -133,6 +164,7 @@ impl FakeSmtpServer {
             .expect("fake SMTP server: non-blocking listener");
         let shared = Arc::new(Shared {
             refuse_recipients,
+            delay,
             ..Shared::default()
         });
         let acceptor = thread::Builder::new()
@@ -195,6 +227,7 @@ impl fmt::Debug for FakeSmtpServer {
         f.debug_struct("FakeSmtpServer")
             .field("addr", &self.addr)
             .field("refuse_recipients", &self.shared.refuse_recipients)
+            .field("delay", &self.shared.delay)
             .field("messages", &self.shared.mails().len())
             .finish()
     }

@@ -3,7 +3,7 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::decode::base64_decode;
 use super::{ReceivedMail, Shared, POLL};
@@ -16,8 +16,9 @@ struct Session<'a> {
 
 impl Session<'_> {
     fn reply(&mut self, text: &str) -> io::Result<()> {
-        self.writer.write_all(text.as_bytes())?;
-        self.writer.write_all(b"\r\n")?;
+        // One write per reply: the line and its break in separate segments
+        // would wait out the client's delayed ACK (about 40 ms) each time.
+        self.writer.write_all(format!("{text}\r\n").as_bytes())?;
         self.writer.flush()
     }
 
@@ -127,6 +128,7 @@ impl Session<'_> {
 
 pub(super) fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
     stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(POLL))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
     let writer = stream.try_clone()?;
@@ -181,6 +183,9 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 let Some(data) = session.read_data()? else {
                     return Ok(());
                 };
+                if !wait_unless_stopped(shared) {
+                    return Ok(());
+                }
                 let queued = {
                     let mut mails = shared.mails();
                     mails.push(ReceivedMail {
@@ -210,6 +215,25 @@ pub(super) fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Waits the server's delay before a message is accepted; `false` when
+/// the server stops meanwhile.
+fn wait_unless_stopped(shared: &Shared) -> bool {
+    if shared.delay.is_zero() {
+        return true;
+    }
+    let deadline = Instant::now() + shared.delay;
+    loop {
+        if shared.stopping() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        std::thread::sleep(left.min(POLL));
+    }
 }
 
 /// The address of a `MAIL FROM:`/`RCPT TO:` argument: `<a@b> SIZE=1` →
