@@ -174,6 +174,12 @@ pub const MAX_ATTEMPTS: u32 = 240;
 /// out only when its worker died, and another then takes the email over.
 pub const DELIVERY_LEASE: chrono::Duration = chrono::Duration::minutes(2);
 
+/// The longest one send may take: the transports give up well before
+/// (SMTP and Resend after 10 s). A round sends an email only while
+/// its claim has at least this long left, so no email is sent after its
+/// claim ran out (when another worker may have taken it over).
+pub const SEND_BUDGET: chrono::Duration = chrono::Duration::seconds(30);
+
 /// What to do after attempt number `attempt` (1 for the first) failed:
 /// wait and retry while attempts remain and the failure is transient, else
 /// give up. `now` is when it failed.

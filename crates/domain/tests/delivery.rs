@@ -141,3 +141,20 @@ fn a_round_with_nothing_due_sends_nothing() {
         DeliveryRound::default()
     );
 }
+
+#[test]
+fn an_email_whose_claim_is_nearly_spent_is_left_for_later_unsent() {
+    let mut email = claimed(1);
+    // A claim with less left than a send may take.
+    email.lease = t0() + chatdesk_domain::ticket::SEND_BUDGET - chrono::Duration::seconds(1);
+    let mut outbox = MockOutboxRepository::new();
+    outbox
+        .expect_claim_due()
+        .return_once(move |_, _, _| Ok(vec![email]));
+    outbox.expect_record_attempt().never();
+    let mut mailer = MockTicketMailer::new();
+    mailer.expect_send_ticket().never();
+    let service = DeliveryService::new(fixed_clock(), Arc::new(outbox), Arc::new(mailer));
+    let round = service.deliver_due(10).expect("round");
+    assert_eq!((round.claimed, round.deferred, round.sent), (1, 1, 0));
+}

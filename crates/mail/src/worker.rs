@@ -61,7 +61,8 @@ impl Default for WorkerSettings {
         WorkerSettings {
             idle_poll: Duration::from_millis(500),
             error_backoff: Duration::from_secs(2),
-            batch: 20,
+            // At most 5 sends of up to 30 s each fit in a 2-minute claim.
+            batch: 5,
         }
     }
 }

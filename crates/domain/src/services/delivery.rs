@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::ports::{
     AttemptOutcome, ClaimedEmail, Clock, MailOutcome, OutboxRepository, TicketMailer,
 };
-use crate::ticket::{after_failure, DELIVERY_LEASE, EMAIL_LOG_TAG};
+use crate::ticket::{after_failure, DELIVERY_LEASE, EMAIL_LOG_TAG, SEND_BUDGET};
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub struct DeliveryRound {
     /// Sent or failed, but the claim had run out before the outcome was
     /// recorded (another worker has the email now).
     pub lost_claims: usize,
+    /// Left unsent because too little of the claim was left: it is taken
+    /// up again once the claim runs out.
+    pub deferred: usize,
 }
 
 /// The delivery worker's use case.
@@ -64,6 +67,12 @@ impl DeliveryService {
             ..DeliveryRound::default()
         };
         for email in &claimed {
+            // Earlier sends of this round may have used up the claim; an
+            // email is sent only while a send fits in what is left of it.
+            if self.clock.now() + SEND_BUDGET > email.lease {
+                round.deferred += 1;
+                continue;
+            }
             let outcome = self.attempt(email);
             match &outcome {
                 AttemptOutcome::Sent => round.sent += 1,
