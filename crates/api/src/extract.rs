@@ -196,7 +196,7 @@ impl IdempotentRun {
         &self,
         scope: &str,
         make: impl FnOnce() -> Result<T, Error>,
-        answer: impl FnOnce(&T) -> Answer,
+        answer: impl FnOnce(&T) -> Result<Answer, Error>,
     ) -> Result<Answer, Error> {
         self.service
             .run(self.key.as_ref(), scope, &self.fingerprint, make, answer)
@@ -204,19 +204,14 @@ impl IdempotentRun {
 }
 
 /// A JSON answer.
-pub fn json_answer<T: serde::Serialize>(status: StatusCode, value: &T) -> Answer {
-    match serde_json::to_vec(value) {
-        Ok(body) => Answer {
-            status: status.as_u16(),
-            body,
-            replayed: false,
-        },
-        Err(e) => Answer {
-            status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
-            body: format!("{{\"error\": \"the answer did not serialise: {e}\"}}").into_bytes(),
-            replayed: false,
-        },
-    }
+pub fn json_answer<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Answer, Error> {
+    let body = serde_json::to_vec(value)
+        .map_err(|e| Error::Internal(format!("the answer did not serialise: {e}")))?;
+    Ok(Answer {
+        status: status.as_u16(),
+        body,
+        replayed: false,
+    })
 }
 
 /// The HTTP response of an answer; a replayed one says so in

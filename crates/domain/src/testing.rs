@@ -33,9 +33,9 @@ pub use crate::observability::MockObservability;
 #[cfg(feature = "testing")]
 pub use crate::ports::{
     MockAnswerModel, MockClock, MockContentRepository, MockConversationRepository, MockIdGenerator,
-    MockMailer, MockMemberRepository, MockOutboxRepository, MockReadiness, MockSiteRepository,
-    MockTenantRepository, MockTicketMailer, MockTicketRepository, MockVisitorRepository,
-    MockWidgetRepository,
+    MockIdempotencyRepository, MockMailer, MockMemberRepository, MockOutboxRepository,
+    MockReadiness, MockSiteRepository, MockTenantRepository, MockTicketMailer,
+    MockTicketRepository, MockVisitorRepository, MockWidgetRepository,
 };
 
 #[cfg(feature = "testing")]

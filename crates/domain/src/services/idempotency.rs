@@ -37,17 +37,18 @@ impl IdempotencyService {
     /// key used for another request is a validation error on the
     /// `Idempotency-Key` header, and a key whose first request has not
     /// been answered is [`Error::IdempotencyKeyInUse`]. Without a key,
-    /// `make` simply runs.
+    /// `make` simply runs. When `make` or `answer` fails the key is freed:
+    /// only an answer is remembered.
     pub fn run<T>(
         &self,
         key: Option<&IdempotencyKey>,
         scope: &str,
         fingerprint: &str,
         make: impl FnOnce() -> Result<T, Error>,
-        answer: impl FnOnce(&T) -> Answer,
+        answer: impl FnOnce(&T) -> Result<Answer, Error>,
     ) -> Result<Answer, Error> {
         let Some(key) = key else {
-            return make().map(|made| answer(&made));
+            return make().and_then(|made| answer(&made));
         };
         let digest = key.digest(scope);
         let reservation = self.keys.reserve_key(&KeyRecord {
@@ -75,9 +76,8 @@ impl IdempotencyService {
                 ))
             }
         }
-        match make() {
-            Ok(made) => {
-                let answered = answer(&made);
+        match make().and_then(|made| answer(&made)) {
+            Ok(answered) => {
                 self.keys.record_answer(
                     &digest,
                     answered.status,
