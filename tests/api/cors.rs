@@ -23,7 +23,7 @@ fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> crate::he
             ("Access-Control-Request-Method", method),
             (
                 "Access-Control-Request-Headers",
-                "authorization, content-type, if-match",
+                "authorization, content-type, if-match, idempotency-key",
             ),
         ],
     )
@@ -127,7 +127,7 @@ fn simple_requests_from_the_dashboard_carry_the_header() {
         .header("access-control-expose-headers")
         .unwrap_or("")
         .to_ascii_lowercase();
-    for name in ["x-request-id", "etag", "retry-after"] {
+    for name in ["x-request-id", "etag", "retry-after", "idempotency-replayed"] {
         assert!(exposed.contains(name), "expose-headers {exposed:?}");
     }
 

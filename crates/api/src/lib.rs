@@ -62,19 +62,22 @@ fn dashboard_cors(origins: &[String]) -> Cors {
                 .is_ok_and(|o| allowed.iter().any(|a| a == o))
         })
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
-        // If-Match for optimistic concurrency; the SPA reads each answer's
-        // ETag, Retry-After (429, 503) and request id.
+        // If-Match for optimistic concurrency and Idempotency-Key for safe
+        // retries of creating requests; the SPA reads each answer's ETag,
+        // Retry-After (429, 503), request id and whether it was replayed.
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::ACCEPT,
             header::IF_MATCH,
+            header::HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([
             header::ETAG.as_str(),
             header::RETRY_AFTER.as_str(),
             header::LOCATION.as_str(),
             "x-request-id",
+            "idempotency-replayed",
         ])
         .max_age(600)
         // Simple requests from other origins are answered without CORS

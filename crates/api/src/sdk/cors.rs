@@ -64,7 +64,7 @@ fn allow(response: &mut HttpResponse<BoxBody>, origin: &HeaderValue) {
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     headers.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Retry-After, X-Request-Id"),
+        HeaderValue::from_static("Retry-After, X-Request-Id, Idempotency-Replayed"),
     );
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
 }
