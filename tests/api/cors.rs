@@ -127,7 +127,12 @@ fn simple_requests_from_the_dashboard_carry_the_header() {
         .header("access-control-expose-headers")
         .unwrap_or("")
         .to_ascii_lowercase();
-    for name in ["x-request-id", "etag", "retry-after", "idempotency-replayed"] {
+    for name in [
+        "x-request-id",
+        "etag",
+        "retry-after",
+        "idempotency-replayed",
+    ] {
         assert!(exposed.contains(name), "expose-headers {exposed:?}");
     }
 
