@@ -123,6 +123,54 @@ impl fmt::Display for SiteDomain {
     }
 }
 
+/// The endpoint `{base_url}{path}` of an HTTP API that an adapter calls
+/// (the model's chat completions, Resend's emails), or why the configured
+/// base URL cannot be used: it must be an http or https URL with a host, no
+/// credentials (the key has its own setting, `key_variable`), no query or
+/// fragment, and not already end with `path`. `example_root` shows the
+/// right form in the messages.
+pub fn api_endpoint(
+    base_url: &str,
+    path: &str,
+    example_root: &str,
+    key_variable: &str,
+) -> Result<String, String> {
+    let url = base_url.trim();
+    if url.is_empty() {
+        return Err("it is empty".into());
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err("it has no http:// or https:// scheme".into());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err("only http and https are supported".into());
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains spaces or control characters".into());
+    }
+    if url.contains(['?', '#']) {
+        return Err(format!(
+            "it has a query or fragment; give the API root, e.g. {example_root}"
+        ));
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "it carries credentials; put the key in {key_variable} instead"
+        ));
+    }
+    if authority.is_empty() || authority.starts_with(':') {
+        return Err("it has no host".into());
+    }
+    let root = url.trim_end_matches('/');
+    if root.ends_with(path) {
+        return Err(format!(
+            "give the API root ({example_root}), not the {path} endpoint"
+        ));
+    }
+    Ok(format!("{root}{path}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -214,44 +214,12 @@ pub(crate) fn check(config: &LlmConfig) -> Result<Checked, ConfigError> {
 
 /// `{base_url}/chat/completions`, or why the base URL cannot be used.
 fn endpoint(base_url: &str) -> Result<String, ConfigError> {
-    let invalid = |reason: &str| ConfigError::InvalidBaseUrl {
-        url: redact_url(base_url),
-        reason: reason.to_owned(),
-    };
-    let url = base_url.trim();
-    if url.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(invalid("it has no http:// or https:// scheme"));
-    };
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(invalid("only http and https are supported"));
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid("it contains spaces or control characters"));
-    }
-    if url.contains(['?', '#']) {
-        return Err(invalid(
-            "it has a query or fragment; give the API root, e.g. …/v1",
-        ));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(invalid(
-            "it carries credentials; put the key in LLM_API_KEY instead",
-        ));
-    }
-    if authority.is_empty() || authority.starts_with(':') {
-        return Err(invalid("it has no host"));
-    }
-    let root = url.trim_end_matches('/');
-    if root.ends_with(COMPLETIONS_PATH) {
-        return Err(invalid(
-            "give the API root (…/v1), not the /chat/completions endpoint",
-        ));
-    }
-    Ok(format!("{root}{COMPLETIONS_PATH}"))
+    chatdesk_domain::host::api_endpoint(base_url, COMPLETIONS_PATH, "…/v1", "LLM_API_KEY").map_err(
+        |reason| ConfigError::InvalidBaseUrl {
+            url: redact_url(base_url),
+            reason,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -364,44 +364,16 @@ fn check_api_key(api_key: &str) -> Result<&str, MailConfigError> {
 /// `http` or `https` URL of the API root (a trailing slash is tolerated),
 /// with a host and no credentials, query or fragment.
 pub(crate) fn emails_endpoint(base_url: &str) -> Result<String, MailConfigError> {
-    let invalid = |reason: &str| MailConfigError::InvalidResendBaseUrl {
+    chatdesk_domain::host::api_endpoint(
+        base_url,
+        EMAILS_PATH,
+        "https://api.resend.com",
+        "RESEND_API_KEY",
+    )
+    .map_err(|reason| MailConfigError::InvalidResendBaseUrl {
         url: redact_url(base_url.trim()),
-        reason: reason.to_owned(),
-    };
-    let url = base_url.trim();
-    if url.is_empty() {
-        return Err(invalid("it is empty"));
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(invalid("it has no http:// or https:// scheme"));
-    };
-    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(invalid("only http and https are supported"));
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid("it contains spaces or control characters"));
-    }
-    if url.contains(['?', '#']) {
-        return Err(invalid(
-            "it has a query or fragment; give the API root, e.g. https://api.resend.com",
-        ));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.contains('@') {
-        return Err(invalid(
-            "it carries credentials; put the key in RESEND_API_KEY instead",
-        ));
-    }
-    if authority.is_empty() || authority.starts_with(':') {
-        return Err(invalid("it has no host"));
-    }
-    let root = url.trim_end_matches('/');
-    if root.ends_with(EMAILS_PATH) {
-        return Err(invalid(
-            "give the API root (e.g. https://api.resend.com), not the /emails endpoint",
-        ));
-    }
-    Ok(format!("{root}{EMAILS_PATH}"))
+        reason,
+    })
 }
 
 /// The email's delivery id as an `Idempotency-Key`: 1 to 256 printable
