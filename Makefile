@@ -6,7 +6,7 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client bench bench-conversations bench-tickets lint fmt clippy clean-data help
+.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client test-browser browser-deps bench bench-conversations bench-tickets lint fmt clippy clean-data help
 
 help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  release-build and run the benchmark program (about three minutes; figures in docs/benchmarks.md)"
 	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
 	@echo "make bench-tickets  ticket creation while SMTP is slow, and a backlog's delivery once it is back (SQLite and PostgreSQL; about 3 minutes)"
+	@echo "make test-browser  the chat widget in headless Chromium (Debian's chromium, installed when missing; screenshots in target/browser-screenshots/)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
 # libpq is built with TLS (pq-sys `bundled`), which needs OpenSSL's headers
@@ -43,7 +44,7 @@ run: build
 # nextest runs each test in its own process; doc tests need cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-test: test-unit test-http-postgres test-contract test-openapi-client
+test: test-unit test-http-postgres test-contract test-openapi-client test-browser
 
 test-unit: system-deps
 ifeq ($(NEXTEST),yes)
@@ -88,6 +89,31 @@ test-contract:
 # tests/openapi-client/package-lock.json, installed by npm ci into target/).
 test-openapi-client:
 	tests/openapi-client/run.sh
+
+# The widget in headless Chromium against the debug binary, a real SMTP
+# server and a fake model (playwright-core pinned in
+# tests/browser/package-lock.json, installed by npm ci into target/;
+# screenshots in target/browser-screenshots/). Debian's chromium is
+# installed when missing; nothing downloads a browser.
+BROWSER_PACKAGES := chromium fonts-dejavu-core
+browser-deps:
+	@if [ -n "$$CHROMIUM" ] && [ -x "$$CHROMIUM" ]; then exit 0; fi; \
+	if command -v dpkg-query >/dev/null 2>&1; then \
+	  missing=$$(for p in $(BROWSER_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	    echo "installing $$missing from Debian"; \
+	    $$sudo apt-get update -qq && \
+	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi; \
+	else \
+	  echo "not Debian: install Chromium and set CHROMIUM to its path"; \
+	fi
+
+test-browser: system-deps browser-deps
+	$(CARGO) build --bin chatdesk
+	tests/browser/run.sh
 
 fmt:
 	$(CARGO) fmt --all
