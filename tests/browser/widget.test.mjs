@@ -242,6 +242,9 @@ describe('the chat widget in Chromium', () => {
     }, 5000);
     assert.equal(ready.length, 1, 'one ready event');
     assert.equal(ready[0].detail.enabled, true);
+    // The widget is configured BOTTOM_RIGHT: the launcher sits in that corner of the viewport.
+    const box = await w.launcher.boundingBox();
+    assert.ok(box.x > 1100 / 2 && box.y > 760 / 2, `launcher at ${JSON.stringify(box)}`);
     await shot(page, '03-launcher');
     await openChat(w);
     await w.dialog.getByText('Hi! Ask me anything about Acme.').waitFor();
@@ -440,7 +443,7 @@ describe('the chat widget in Chromium', () => {
     assert.deepEqual(pageErrors, []);
   });
 
-  test('the host page keeps its own globals: the widget adds only window.chatdesk', { timeout: TEST_TIMEOUT }, async (t) => {
+  test('the host page keeps its own globals: the widget adds only window.chatdesk, which opens and closes it', { timeout: TEST_TIMEOUT }, async (t) => {
     const globals = async (query, wait) => {
       const { page, pageErrors } = await visit(t, 'localhost', query);
       await wait(page);
@@ -460,7 +463,13 @@ describe('the chat widget in Chromium', () => {
     assert.deepEqual(added, ['chatdesk']);
     assert.deepEqual(removed, []);
     const page = withWidget.page;
-    await openChat(widget(page));
+    // The page drives the widget through its one global.
+    const w = widget(page);
+    await page.evaluate(() => window.chatdesk('open'));
+    await w.dialog.waitFor({ state: 'visible' });
+    await page.evaluate(() => window.chatdesk('close'));
+    await w.dialog.waitFor({ state: 'hidden' });
+    await openChat(w);
     const untouched = await page.evaluate(() => ({
       appState: window.appState,
       fetch: window.fetch === window.hostFetch,
