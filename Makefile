@@ -11,7 +11,7 @@ export TEST_DATABASE_URL
 help:
 	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
-	@echo "make bench  release-build and run the benchmark program (about three minutes; figures in docs/benchmarks.md)"
+	@echo "make bench  release-build and run every benchmark program (about 25 minutes; writes docs/benchmarks.md's figures)"
 	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
 	@echo "make bench-tickets  ticket creation while SMTP is slow, and a backlog's delivery once it is back (SQLite and PostgreSQL; about 3 minutes)"
 	@echo "make test-browser  the chat widget in headless Chromium (Debian's chromium, installed when missing; screenshots in target/browser-screenshots/)"
@@ -62,10 +62,27 @@ else
 	CHATDESK_TEST_BACKEND=postgres $(CARGO) test --all-features --test api --no-fail-fast
 endif
 
-# A program, not timed tests: it prints its figures and their ratios to
-# baselines measured in the same run (see docs/benchmarks.md).
-bench: system-deps
-	$(CARGO) bench --bench bench
+# Programs, not timed tests: each prints its figures and their ratios to
+# baselines measured in the same run. `make bench` runs all three (the
+# SDK/visitor/dashboard/store/matcher program, then the two below), prints
+# each one's duration and writes the generated region at the top of
+# docs/benchmarks.md (benches/run-all.sh; BENCH_PROGRAMS="bench" for one).
+# The HTTP loads come from wrk (Debian's, installed here when missing).
+BENCH_PACKAGES := wrk
+.PHONY: bench-deps
+bench-deps:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  echo "installing $(BENCH_PACKAGES) from Debian"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); \
+	else \
+	  echo "no wrk and not Debian: the bench drives HTTP with its own client threads"; \
+	fi
+
+bench: system-deps bench-deps
+	CARGO="$(CARGO)" benches/run-all.sh
 
 # The Conversations list at a million sessions: loads its own schema on
 # TEST_DATABASE_URL, measures HTTP against the store's SQL, drops the

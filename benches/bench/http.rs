@@ -1,34 +1,27 @@
 //! The HTTP measurements: each endpoint driven for a fixed time against
-//! the bare baseline, printed as one table.
+//! the bare baseline, printed as one table. The servers are child
+//! processes (see `servers.rs`); the row with the request log on runs
+//! against a second `chatdesk serve` on the same database started with
+//! `RUST_LOG=info`, its log going to a file as `serve`'s stderr would.
 
 use std::time::{Duration, Instant};
 
 use chatdesk_domain::ids::SiteId;
 use chatdesk_store::testing::TestDatabase;
 
-use crate::load::{check, drive, load_average, Endpoint, Window};
+use crate::load::{check, drive, load_average, Endpoint, Probe, Window};
 use crate::seed::seed;
+use crate::serve::mib;
 use crate::servers::{bare_server, chatdesk_server, config_for};
 use crate::{Result, Settings, PAGE};
 
-/// From now on, log as `chatdesk serve` does by default (info, compact
-/// lines, no colours), but into a sink: the formatting is measured, the
-/// write to stderr is not. Before this there is no subscriber at all.
-fn start_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(std::io::sink)
-        .with_ansi(false)
-        .compact()
-        .try_init();
-}
-
 pub(crate) fn http(s: &Settings) -> Result<()> {
     let db = TestDatabase::sqlite();
-    let config = config_for(db.url(), s.workers)?;
+    let config = config_for(db.url())?;
 
-    let bare = bare_server(s.workers)?;
-    let real = chatdesk_server(config.clone())?;
+    let bare = bare_server(&s.pin, s.workers)?;
+    let real = chatdesk_server(&s.pin, db.url(), s.workers, "warn", "http")?;
+    let logging = chatdesk_server(&s.pin, db.url(), s.workers, "info", "http-log")?;
 
     let seeding = Instant::now();
     let seeded = seed(
@@ -55,12 +48,13 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
         headers: Vec::new(),
         logs: false,
     };
-    let ours = |label: &str, path: String| Endpoint {
+    let ours_on = |server: &str, label: &str, path: String| Endpoint {
         label: label.to_string(),
-        url: format!("{base}{path}"),
+        url: format!("{server}{path}"),
         headers: vec![("Authorization", format!("Bearer {token}"))],
         logs: false,
     };
+    let ours = |label: &str, path: String| ours_on(base, label, path);
     let endpoints = [
         bare_hello("bare actix-web GET /hello (baseline)"),
         ours("GET /healthz (no database)", "/healthz".into()),
@@ -81,11 +75,11 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
             ),
             format!("/api/v1/sites/{site}/content?limit={PAGE}&cursor={cursor}"),
         ),
-        // Logging cannot be turned off again: keep this last but the bare run.
         Endpoint {
             logs: true,
-            ..ours(
-                "GET /api/v1/me, info request log on (to a sink)",
+            ..ours_on(
+                logging.base(),
+                "GET /api/v1/me, RUST_LOG=info (log to a file)",
                 "/api/v1/me".into(),
             )
         },
@@ -108,14 +102,23 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
     let load_before = load_average();
     let mut results = Vec::with_capacity(endpoints.len());
     for e in &endpoints {
-        if e.logs {
-            start_logging();
-        }
-        results.push(drive(e, s.clients, window));
+        let server = if e.url.starts_with(bare.base()) {
+            &bare
+        } else if e.logs {
+            &logging
+        } else {
+            &real
+        };
+        let probe = Probe {
+            server: Some(server),
+            cores: &s.pin,
+        };
+        results.push(drive(e, s.clients, window, probe, s.generator));
     }
 
-    real.stop();
-    bare.stop();
+    drop(logging);
+    drop(real);
+    drop(bare);
     drop(db);
 
     let (Some(first), Some(last)) = (results.first(), results.last()) else {
@@ -123,29 +126,44 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
     };
     let baseline = (first.per_second + last.per_second) / 2.0;
     println!(
-        "{:<56} {:>8} {:>7} {:>7} {:>7} {:>6} {:>8}",
-        "endpoint", "req/s", "p50 µs", "p99 µs", "CPU µs", "errors", "vs bare"
+        "{:<56} {:>8} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5} {:>6} {:>8}",
+        "endpoint",
+        "req/s",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs",
+        "peak MiB",
+        "srv",
+        "cli",
+        "errors",
+        "vs bare"
     );
+    let percent =
+        |b: Option<f64>| b.map_or_else(|| "n/a".to_string(), |b| format!("{:.0}%", b * 100.0));
     for (e, r) in endpoints.iter().zip(&results) {
         let cpu = r.cpu_per_request.map_or_else(
             || "n/a".to_string(),
             |c| format!("{:.1}", c.as_secs_f64() * 1e6),
         );
         println!(
-            "{:<56} {:>8.0} {:>7} {:>7} {:>7} {:>6} {:>8.3}",
+            "{:<56} {:>8.0} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5} {:>6} {:>8.3}",
             e.label,
             r.per_second,
             r.p50.as_micros(),
             r.p99.as_micros(),
             cpu,
+            r.server_peak.map_or_else(|| "n/a".to_string(), mib),
+            percent(r.server_busy),
+            percent(r.client_busy),
             r.errors,
             r.per_second / baseline,
         );
     }
     println!(
         "vs bare = throughput / mean of the two bare runs ({baseline:.0} req/s); CPU µs = CPU \
-         time of this whole process (clients, server, SQLite) per request; {} requests \
-         measured; load average {} before, {} after",
+         time of the server process (with its SQLite) per request; peak MiB = the server's \
+         peak RSS (VmHWM) in the window; srv, cli = how busy the servers' and the load \
+         generator's cores were; {} requests measured; load average {} before, {} after",
         results.iter().map(|r| r.requests).sum::<usize>(),
         load_before,
         load_average(),

@@ -48,6 +48,8 @@ mod load;
 mod matcher;
 mod sdk;
 mod seed;
+#[path = "../common/serve.rs"]
+mod serve;
 mod servers;
 mod store;
 mod visitor;
@@ -69,7 +71,11 @@ const ROUNDS: usize = 20;
 const LIBRARY_SEED: u64 = 0x00c4_a7de_5c00;
 
 fn main() -> Result<()> {
+    if let Ok(workers) = std::env::var(servers::BARE_SERVER) {
+        return servers::run_bare_server(&workers);
+    }
     let s = Settings::from_env()?;
+    s.pin.pin_this_process()?;
     println!("chatdesk benchmark ({})", build_kind());
     println!(
         "machine: {} cores (available_parallelism), {} {}",
@@ -93,14 +99,20 @@ fn main() -> Result<()> {
         s.matcher_items,
         s.matcher_questions,
     );
+    println!("cores: {}", s.pin.describe());
+    println!(
+        "load generator: {} for the GET rows, client threads for the visitor mix; servers are \
+         child processes (`chatdesk serve` from {}, the bare server this program again), \
+         so their CPU and peak RSS (VmHWM, reset when each window starts) are their own",
+        s.generator.describe(),
+        env!("CARGO_BIN_EXE_chatdesk"),
+    );
     println!();
 
     let started = Instant::now();
     let sections: [(&str, Section); 5] = [
         ("SDK config", sdk::config),
         ("visitor mix", visitor::visitor),
-        // Turns the request log on for its last rows: after every other
-        // HTTP measurement.
         ("HTTP", http::http),
         ("store", store::store),
         ("matcher", matcher::matcher),
@@ -141,11 +153,15 @@ struct Settings {
     matcher_items: usize,
     matcher_questions: usize,
     cores: usize,
+    pin: serve::Cores,
+    generator: load::Generator,
 }
 
 impl Settings {
     fn from_env() -> Result<Settings> {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let pin = serve::Cores::from_env();
+        let generator = load::Generator::from_env(cores - pin.server_count().min(cores - 1));
         let items = number("BENCH_ITEMS", 1000, 100_000)?;
         if items < 4 * PAGE as usize {
             return Err(format!("BENCH_ITEMS must be at least {}", 4 * PAGE).into());
@@ -157,12 +173,14 @@ impl Settings {
             mix_rounds: number("BENCH_MIX_ROUNDS", 2, 10)?,
             warmup: Duration::from_secs(number("BENCH_WARMUP_SECONDS", 1, 10)? as u64),
             clients: number("BENCH_CLIENTS", 4, 64)?,
-            workers: number("BENCH_WORKERS", cores, 64)?,
+            workers: number("BENCH_WORKERS", pin.server_count(), 64)?,
             items,
             store_calls: number("BENCH_STORE_CALLS", 4000, 100_000)?.max(ROUNDS),
             matcher_items: number("BENCH_MATCHER_ITEMS", 10_000, 50_000)?,
             matcher_questions: number("BENCH_MATCHER_QUESTIONS", 300, 10_000)?,
             cores,
+            pin,
+            generator,
         })
     }
 }

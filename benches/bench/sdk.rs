@@ -11,18 +11,21 @@
 //! starting) hits them alike; each figure is the median over the rounds,
 //! and each ratio the median of the per-round ratios.
 //!
-//! Clients and servers share the cores, so throughput is CPU-bound and
-//! noisy when anything else runs; the CPU time this process spends per
-//! request holds up better, and the bare server's CPU per request divided
-//! by a row's is a second estimate of the throughput ratio.
+//! Both servers are child processes on the servers' cores and the load
+//! generator (wrk when installed) runs on the others (see `serve.rs`), so
+//! the servers' CPU time per request and peak RSS are their own; the bare
+//! server's CPU per request divided by a row's is a second estimate of
+//! the throughput ratio, and the clients' cores' busy share shows the
+//! load generator was not the limit.
 
 use std::time::{Duration, Instant};
 
 use chatdesk_store::testing::TestDatabase;
 
 use crate::catalog::library;
-use crate::load::{check, drive, load_average, Endpoint, Stats, Window};
+use crate::load::{check, drive, load_average, Endpoint, Probe, Stats, Window};
 use crate::seed::seed_widget_site;
+use crate::serve::mib;
 use crate::servers::{bare_server, chatdesk_server, config_for};
 use crate::{Result, Settings, LIBRARY_SEED};
 
@@ -41,9 +44,9 @@ pub(crate) const DOMAIN: &str = "help.bench.example.com";
 
 pub(crate) fn config(s: &Settings) -> Result<()> {
     let db = TestDatabase::sqlite();
-    let config = config_for(db.url(), s.workers)?;
-    let bare = bare_server(s.workers)?;
-    let real = chatdesk_server(config.clone())?;
+    let config = config_for(db.url())?;
+    let bare = bare_server(&s.pin, s.workers)?;
+    let real = chatdesk_server(&s.pin, db.url(), s.workers, "warn", "sdk")?;
     let seeding = Instant::now();
     let site = seed_widget_site(
         &chatdesk::services(chatdesk::open_store(&config)?, None, false),
@@ -106,6 +109,11 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
         }
     }
 
+    println!(
+        "server RSS after the check requests, idle: bare {} MiB, chatdesk {} MiB",
+        mib(bare.memory()?.rss),
+        mib(real.memory()?.rss)
+    );
     let load_before = load_average();
     // rounds[r][e]
     let mut rounds: Vec<Vec<Stats>> = Vec::with_capacity(s.config_rounds);
@@ -113,12 +121,20 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
         rounds.push(
             endpoints
                 .iter()
-                .map(|e| drive(e, s.clients, WINDOW))
+                .enumerate()
+                .map(|(i, e)| {
+                    let server = if i == 0 { &bare } else { &real };
+                    let probe = Probe {
+                        server: Some(server),
+                        cores: &s.pin,
+                    };
+                    drive(e, s.clients, WINDOW, probe, s.generator)
+                })
                 .collect(),
         );
     }
-    real.stop();
-    bare.stop();
+    drop(real);
+    drop(bare);
     drop(db);
 
     let column = |e: usize, f: &dyn Fn(&Stats) -> f64| -> f64 {
@@ -141,6 +157,16 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
     };
 
     let busy = |r: &Stats| r.machine_busy.map_or(f64::NAN, |b| b * 100.0);
+    let server_busy = |r: &Stats| r.server_busy.map_or(f64::NAN, |b| b * 100.0);
+    let client_busy = |r: &Stats| r.client_busy.map_or(f64::NAN, |b| b * 100.0);
+    // The peak over every round of the row.
+    let peak = |e: usize| {
+        rounds
+            .iter()
+            .filter_map(|round| round[e].server_peak)
+            .max()
+            .map_or_else(|| "n/a".to_string(), mib)
+    };
     // The bare server's CPU per request over the row's: what the
     // throughput ratio would be if the clients and servers had the
     // machine to themselves.
@@ -154,12 +180,15 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
     };
 
     println!(
-        "{:<50} {:>7} {:>6} {:>6} {:>6} {:>5} {:>4} {:>7} {:>7} {:>8}",
+        "{:<50} {:>7} {:>6} {:>6} {:>6} {:>8} {:>5} {:>5} {:>5} {:>4} {:>7} {:>7} {:>8}",
         "endpoint",
         "req/s",
         "p50 µs",
         "p99 µs",
         "CPU µs",
+        "peak MiB",
+        "srv",
+        "cli",
         "busy",
         "err",
         "vs bare",
@@ -169,12 +198,15 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
     for (i, e) in endpoints.iter().enumerate() {
         let errors: usize = rounds.iter().map(|round| round[i].errors).sum();
         println!(
-            "{:<50} {:>7.0} {:>6.0} {:>6.0} {:>6.1} {:>4.0}% {:>4} {:>7.3} {:>7.3} {:>8.2}",
+            "{:<50} {:>7.0} {:>6.0} {:>6.0} {:>6.1} {:>8} {:>4.0}% {:>4.0}% {:>4.0}% {:>4} {:>7.3} {:>7.3} {:>8.2}",
             e.label,
             column(i, &throughput),
             column(i, &p50),
             column(i, &p99),
             column(i, &cpu),
+            peak(i),
+            column(i, &server_busy),
+            column(i, &client_busy),
             column(i, &busy),
             errors,
             ratio(i, &throughput),
@@ -202,11 +234,12 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
     );
     let extra = |e: usize| column(e, &cpu) - column(0, &cpu);
     println!(
-        "CPU µs = CPU time of this whole process (clients and servers) per request, and its \
-         excess over the bare server's: /healthz {:+.1} µs (chatdesk's middleware), config \
-         {:+.1} µs, with Origin {:+.1} µs; busy = how busy the machine's cores were (every \
-         process); vs bare, by CPU (bare CPU µs / the row's) and p99/bare are medians of the \
-         per-round ratios; load average {} before, {} after",
+        "CPU µs = CPU time of the server process per request, and its excess over the bare \
+         server's: /healthz {:+.1} µs (chatdesk's middleware), config {:+.1} µs, with Origin \
+         {:+.1} µs; peak MiB = the server's peak RSS (VmHWM) over the row's windows; srv, cli = \
+         how busy the servers' and the load generator's cores were (n/a: not pinned); busy = \
+         the whole machine; vs bare, by CPU (bare CPU µs / the row's) and p99/bare are medians \
+         of the per-round ratios; load average {} before, {} after",
         extra(1),
         extra(2),
         extra(3),

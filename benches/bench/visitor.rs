@@ -37,9 +37,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::catalog::library;
-use crate::load::{closed_loop, load_average, percentile, Stats, Window, Worker};
+use crate::load::{closed_loop, load_average, percentile, Probe, Stats, Window, Worker};
 use crate::sdk::DOMAIN;
 use crate::seed::{seed_widget_site, Published, WidgetSite};
+use crate::serve::mib;
 use crate::servers::{chatdesk_server, config_for};
 use crate::{Result, Settings, LIBRARY_SEED};
 
@@ -58,8 +59,18 @@ pub(crate) fn visitor(s: &Settings) -> Result<()> {
         s.warmup.as_secs_f64(),
     );
     println!(
-        "{:<10} {:<32} {:>6} {:>7} {:>7} {:>7} {:>5} {:>5} {:>7}",
-        "backend", "path", "it/s", "p50 ms", "p99 ms", "CPU µs", "ours", "busy", "vs SQL"
+        "{:<10} {:<32} {:>6} {:>7} {:>7} {:>7} {:>8} {:>5} {:>5} {:>5} {:>7}",
+        "backend",
+        "path",
+        "it/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs",
+        "peak MiB",
+        "srv",
+        "cli",
+        "busy",
+        "vs SQL"
     );
     let sqlite = TestDatabase::sqlite();
     let mut notes = vec![mix_on("SQLite", &sqlite, s)?];
@@ -76,9 +87,11 @@ pub(crate) fn visitor(s: &Settings) -> Result<()> {
     }
     println!(
         "it/s over all rounds; p50/p99 of one iteration (means over the rounds); CPU µs = CPU \
-         time of this whole process per iteration (clients, server and SQLite; PostgreSQL's own \
-         processes are not counted); ours = the share of all cores this process used; busy = \
-         how busy the machine's cores were (every process: PostgreSQL's and any other); vs SQL = \
+         time per iteration of the server process on the HTTP path, of this program (its \
+         client threads with SQLite) on the SQL paths (PostgreSQL's own processes are not \
+         counted); peak MiB = the server's peak RSS (VmHWM) over the HTTP windows; srv, cli = \
+         how busy the servers' and the clients' cores were (the SQL paths run on the clients' \
+         cores); busy = the whole machine (PostgreSQL's processes and any other); vs SQL = \
          throughput / the hand-written SQL's; per round: it/s (= the ratio to the SQL in the same \
          round); load average now {}",
         load_average()
@@ -112,8 +125,8 @@ impl Path {
 /// Runs the mix on one backend, prints its rows and returns its line of
 /// notes (the HTTP steps' latencies).
 fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
-    let config = config_for(db.url(), s.workers)?;
-    let server = chatdesk_server(config.clone())?;
+    let config = config_for(db.url())?;
+    let server = chatdesk_server(&s.pin, db.url(), s.workers, "warn", "visitor")?;
     let seeding = Instant::now();
     let site = seed_widget_site(
         &chatdesk::services(chatdesk::open_store(&config)?, None, false),
@@ -141,7 +154,7 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
 
     // One iteration each way before the clock: both must work.
     let mut before = counts(&mut conn)?;
-    HttpVisitor::new(&base, &site, 0, 0).iteration(false)?;
+    HttpVisitor::new(base, &site, 0, 0).iteration(false)?;
     RawVisitor::new(db.url(), &statements, &site, None, 0, 0)?.iteration(false)?;
     let after = counts(&mut conn)?;
     after.check_added(&before, 2, "the check iterations")?;
@@ -154,8 +167,12 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
         for (p, &path) in paths.iter().enumerate() {
             let stats = match path {
                 Path::Http => {
-                    let (stats, workers) = closed_loop(s.clients, window, |thread| {
-                        Ok(HttpVisitor::new(&base, &site, round, thread))
+                    let probe = Probe {
+                        server: Some(&server),
+                        cores: &s.pin,
+                    };
+                    let (stats, workers) = closed_loop(s.clients, window, probe, |thread| {
+                        Ok(HttpVisitor::new(base, &site, round, thread))
                     });
                     for worker in workers {
                         for (all, mine) in step_nanos.iter_mut().zip(worker.steps) {
@@ -168,7 +185,11 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
                     let queue = (path == Path::SqlQueued).then_some(&writers);
                     // Distinct visitors per path and round.
                     let tag = round * 10 + p;
-                    closed_loop(s.clients, window, |thread| {
+                    let probe = Probe {
+                        server: None,
+                        cores: &s.pin,
+                    };
+                    closed_loop(s.clients, window, probe, |thread| {
                         RawVisitor::new(db.url(), &statements, &site, queue, tag, thread)
                     })
                     .0
@@ -182,7 +203,7 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
         }
     }
     drop(conn);
-    server.stop();
+    drop(server);
 
     let seconds = s.mix_seconds.as_secs_f64() * s.mix_rounds as f64;
     let throughput =
@@ -213,7 +234,7 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
             })
             .collect();
         println!(
-            "{:<10} {:<32} {:>6.0} {:>7.2} {:>7.2} {:>7.0} {:>4.0}% {:>4.0}% {:>7.3}   (per round: {})",
+            "{:<10} {:<32} {:>6.0} {:>7.2} {:>7.2} {:>7.0} {:>8} {:>4.0}% {:>4.0}% {:>4.0}% {:>7.3}   (per round: {})",
             name,
             path.label(),
             throughput(&runs[p]),
@@ -222,9 +243,13 @@ fn mix_on(name: &str, db: &TestDatabase, s: &Settings) -> Result<String> {
             mean(&runs[p], &|r| r
                 .cpu_per_request
                 .map_or(f64::NAN, |c| c.as_secs_f64() * 1e6)),
-            mean(&runs[p], &|r| r.cpu_per_request.map_or(f64::NAN, |c| {
-                100.0 * r.per_second * c.as_secs_f64() / s.cores as f64
-            })),
+            runs[p]
+                .iter()
+                .filter_map(|r| r.server_peak)
+                .max()
+                .map_or_else(|| "-".to_string(), mib),
+            mean(&runs[p], &|r| r.server_busy.map_or(f64::NAN, |b| b * 100.0)),
+            mean(&runs[p], &|r| r.client_busy.map_or(f64::NAN, |b| b * 100.0)),
             mean(&runs[p], &|r| r
                 .machine_busy
                 .map_or(f64::NAN, |b| b * 100.0)),

@@ -399,6 +399,8 @@ fn main() -> Result<()> {
         ),
     ];
     let t = Instant::now();
+    let rss_before = server.memory()?.rss;
+    server.reset_peak()?;
     let (load_before, cpu_before) = (load_average(), machine_cpu());
     let (figures, referenced) =
         measure::measure(&targets, &references, &mut sql, &client, s.rounds, batch)?;
@@ -408,12 +410,16 @@ fn main() -> Result<()> {
             let all = all1.checked_sub(all0).filter(|&all| all > 0)?;
             Some(busy1.saturating_sub(busy0) as f64 / all as f64)
         });
+    let memory = server.memory()?;
     println!(
-        "(measured in {:.0} s; the machine's cores were {} busy; load average {} before, {} after)",
+        "(measured in {:.0} s; the machine's cores were {} busy; load average {} before, {} after; \
+         the server's RSS {:.1} MiB before, peak (VmHWM, reset before) {:.1} MiB while measured)",
         t.elapsed().as_secs_f64(),
         busy.map_or("?".to_string(), |b| format!("{:.0} %", b * 100.0)),
         load_before,
-        load_average()
+        load_average(),
+        rss_before as f64 / 1024.0,
+        memory.peak as f64 / 1024.0
     );
     println!();
     let missed = measure::report(&targets, &figures);

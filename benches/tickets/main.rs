@@ -6,10 +6,11 @@
 //! answers, on PostgreSQL (a schema of its own, dropped at the end), all
 //! on 127.0.0.1:
 //!
-//! 1. chatdesk's server is built in this process (`Application::build`,
-//!    as `chatdesk serve` builds it: the HTTP server and the delivery
-//!    worker) with `SMTP_URL` pointing at `FakeSmtpServer`, an SMTP server
-//!    on a thread of this process. One PRO tenant and one mapped site with
+//! 1. `chatdesk serve` (the release binary cargo built with the bench:
+//!    the HTTP server and the delivery worker) runs as a child process,
+//!    on the servers' cores when there are two or more (`serve.rs`), with
+//!    `SMTP_URL` pointing at `FakeSmtpServer`, an SMTP server on a thread
+//!    of this process; its peak RSS (VmHWM) is read for each phase. One PRO tenant and one mapped site with
 //!    a published widget (whose support address receives the tickets) and
 //!    a published Flow are made through the use cases; then `2 × N + M`
 //!    visitor sessions, each with a matched answer voted DOWN, through the
@@ -33,7 +34,7 @@
 //!
 //! Settings: `BENCH_TICKETS` (100 per phase A and B), `BENCH_BACKLOG` (200,
 //! phase C), `BENCH_CLIENTS` (4 client threads), `BENCH_WORKERS` (server
-//! workers, one per core), `BENCH_SMTP_DELAY_MS` (2000),
+//! workers, one per server core), `BENCH_PIN=0` (no pinning), `BENCH_SMTP_DELAY_MS` (2000),
 //! `BENCH_WATCH_SECONDS` (10: how long the slow server is watched after
 //! phase A), `BENCH_OUTAGE_SECONDS` (10: from the last phase C ticket to
 //! SMTP's return), `BENCH_DRAIN_TIMEOUT_SECONDS` (180: each wait for
@@ -41,7 +42,8 @@
 
 mod measure;
 mod seed;
-mod server;
+#[path = "../common/serve.rs"]
+mod serve;
 
 use std::collections::HashSet;
 use std::error::Error;
@@ -54,7 +56,7 @@ use chatdesk_mail::testing::FakeSmtpServer;
 use chatdesk_store::testing::TestDatabase;
 
 use crate::measure::{open_tickets, received, wait_delivered, Drain, Latencies, Outbox};
-use crate::server::Running;
+use crate::serve::{mib, Child, Cores, Serve};
 
 type BoxError = Box<dyn Error>;
 type Result<T, E = BoxError> = std::result::Result<T, E>;
@@ -72,16 +74,17 @@ struct Settings {
     outage: Duration,
     drain_timeout: Duration,
     postgres: bool,
+    cores: Cores,
 }
 
 impl Settings {
     fn from_env() -> Result<Settings> {
-        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = Cores::from_env();
         Ok(Settings {
             tickets: number("BENCH_TICKETS", 100, 10_000)?,
             backlog: number("BENCH_BACKLOG", 200, 10_000)?,
             clients: number("BENCH_CLIENTS", 4, 64)?,
-            workers: number("BENCH_WORKERS", cores, 64)?,
+            workers: number("BENCH_WORKERS", cores.server_count(), 64)?,
             delay: Duration::from_millis(number("BENCH_SMTP_DELAY_MS", 2000, 9000)? as u64),
             watch: Duration::from_secs(number("BENCH_WATCH_SECONDS", 10, 600)? as u64),
             outage: Duration::from_secs(number("BENCH_OUTAGE_SECONDS", 10, 600)? as u64),
@@ -89,6 +92,7 @@ impl Settings {
                 number("BENCH_DRAIN_TIMEOUT_SECONDS", 180, 3600)? as u64
             ),
             postgres: std::env::var("BENCH_POSTGRES").map_or(true, |v| v.trim() != "0"),
+            cores,
         })
     }
 }
@@ -116,6 +120,13 @@ struct Figures {
     /// time from phase A's start.
     slow_accepted: usize,
     slow_window: Duration,
+    /// The server's RSS before phase A and its peak in each phase
+    /// (KiB; the peak is reset when a phase starts).
+    rss_idle: u64,
+    peaks: [u64; 3],
+    /// What each phase cost: the server's CPU time, and how busy the
+    /// servers' and the clients' cores were.
+    spent: [Spent; 3],
     /// The rest of phase A's emails once SMTP was fast.
     a_rest: usize,
     a_drain: Drain,
@@ -142,19 +153,56 @@ fn set(ids: &[String]) -> HashSet<String> {
     ids.iter().cloned().collect()
 }
 
+/// A phase's start: the server's CPU time and the cores' ticks.
+struct Mark {
+    cpu: Option<Duration>,
+    ticks: Option<(serve::CoreTicks, serve::CoreTicks)>,
+}
+
+/// What a phase cost.
+#[derive(Default, Clone, Copy)]
+struct Spent {
+    server_cpu: Option<Duration>,
+    server_busy: Option<f64>,
+    client_busy: Option<f64>,
+}
+
+fn mark(server: &Child, cores: &Cores) -> Mark {
+    Mark {
+        cpu: server.cpu(),
+        ticks: cores.ticks(),
+    }
+}
+
+fn spent(m: Mark, server: &Child, cores: &Cores) -> Spent {
+    let ((s0, c0), (s1, c1)) = match m.ticks.zip(cores.ticks()) {
+        Some(t) => t,
+        None => Default::default(),
+    };
+    Spent {
+        server_cpu: m.cpu.zip(server.cpu()).map(|(b, a)| a.saturating_sub(b)),
+        server_busy: s0.busy_until(s1),
+        client_busy: c0.busy_until(c1),
+    }
+}
+
 /// The whole run on one database.
 fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figures> {
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let slow = FakeSmtpServer::start_slow_at(any, s.delay)?;
     let addr = slow.addr();
-    let mut config = Config::from_env(Some(db.url().to_string()))?;
-    config.smtp_url = Some(slow.url());
-    config.resend_api_key = None;
-    config.resend_base_url = None;
-    config.llm = None;
-    config.workers = Some(s.workers);
-    let server = Running::start(config.clone())?;
-    let base = server.base();
+    let config = Config::from_env(Some(db.url().to_string()))?;
+    let server = Child::serve(
+        &s.cores,
+        Serve {
+            database_url: db.url(),
+            workers: s.workers,
+            log: "warn",
+            env: vec![("SMTP_URL", slow.url())],
+            tag: "tickets",
+        },
+    )?;
+    let base = server.base().to_string();
     let t = Instant::now();
     let key = seed::seed_site(&chatdesk::services(
         chatdesk::open_store(&config)?,
@@ -171,6 +219,9 @@ fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figu
     );
 
     // Phase A: SMTP slow.
+    let rss_idle = server.memory()?.rss;
+    server.reset_peak()?;
+    let mark_a = mark(&server, &s.cores);
     let started_a = Instant::now();
     let (a, a_ids) = open_tickets(&base, &key, for_a, s.clients, "A")?;
     println!(
@@ -205,6 +256,10 @@ fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figu
     );
 
     // Phase B: SMTP fast.
+    let peak_a = server.memory()?.peak;
+    let spent_a = spent(mark_a, &server, &s.cores);
+    server.reset_peak()?;
+    let mark_b = mark(&server, &s.cores);
     let started_b = Instant::now();
     let (b, b_ids) = open_tickets(&base, &key, for_b, s.clients, "B")?;
     println!(
@@ -223,6 +278,10 @@ fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figu
     );
 
     // Phase C: SMTP down, then back.
+    let peak_b = server.memory()?.peak;
+    let spent_b = spent(mark_b, &server, &s.cores);
+    server.reset_peak()?;
+    let mark_c = mark(&server, &s.cores);
     drop(fast);
     let started_c = Instant::now();
     let (c, c_ids) = open_tickets(&base, &key, for_c, s.clients, "C")?;
@@ -261,7 +320,9 @@ fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figu
     thread::sleep(Duration::from_secs(1));
     let every: Vec<String> = a_ids.iter().chain(&b_ids).chain(&c_ids).cloned().collect();
     let after = Outbox::read(db.url(), &every)?;
-    server.stop();
+    let peak_c = server.memory()?.peak;
+    let spent_c = spent(mark_c, &server, &s.cores);
+    drop(server);
     drop(returned);
     Ok(Figures {
         backend,
@@ -270,6 +331,9 @@ fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figu
         c,
         slow_accepted: slow_got.len(),
         slow_window,
+        rss_idle,
+        peaks: [peak_a, peak_b, peak_c],
+        spent: [spent_a, spent_b, spent_c],
         a_rest: a_rest.len(),
         a_drain,
         b_drain,
@@ -284,10 +348,14 @@ fn run_on(backend: &'static str, db: &TestDatabase, s: &Settings) -> Result<Figu
 fn report(figures: &[Figures], s: &Settings) -> bool {
     println!();
     println!("## Ticket creation (POST …/tickets), ms");
-    println!("| backend | phase | SMTP | tickets | p50 | p95 | max | tickets/s |");
-    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| backend | phase | SMTP | tickets | p50 | p95 | max | tickets/s | server peak RSS MiB | server CPU s | srv busy | cli busy |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let percent =
+        |b: Option<f64>| b.map_or_else(|| "n/a".to_string(), |b| format!("{:.0}%", b * 100.0));
     for f in figures {
-        for (phase, smtp, l) in [
+        for (i, (phase, smtp, l)) in [
             (
                 "A",
                 format!("slow ({} ms/message)", s.delay.as_millis()),
@@ -295,18 +363,38 @@ fn report(figures: &[Figures], s: &Settings) -> bool {
             ),
             ("B", "fast".to_string(), &f.b),
             ("C", "down".to_string(), &f.c),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             println!(
-                "| {} | {phase} | {smtp} | {} | {:.2} | {:.2} | {:.2} | {:.0} |",
+                "| {} | {phase} | {smtp} | {} | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} | {} |",
                 f.backend,
                 l.count(),
                 l.ms(50.0),
                 l.ms(95.0),
                 l.max_ms(),
-                l.count() as f64 / l.wall.as_secs_f64()
+                l.count() as f64 / l.wall.as_secs_f64(),
+                mib(f.peaks[i]),
+                f.spent[i]
+                    .server_cpu
+                    .map_or_else(|| "n/a".to_string(), |c| format!("{:.2}", c.as_secs_f64())),
+                percent(f.spent[i].server_busy),
+                percent(f.spent[i].client_busy),
             );
         }
     }
+    println!(
+        "server peak RSS = VmHWM of the `chatdesk serve` process, reset when the phase starts, \
+         read when its emails are in (phase C: after the backlog's delivery); server CPU = its \
+         CPU time over the same span; srv, cli busy = how busy the servers' and the clients' \
+         (bench and SMTP server) cores were over it; RSS before phase A: {}",
+        figures
+            .iter()
+            .map(|f| format!("{} {} MiB", f.backend, mib(f.rss_idle)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!();
     println!("## Delivery");
     println!("| backend | what | emails | first s | last s | emails/s |");
@@ -393,6 +481,7 @@ fn report(figures: &[Figures], s: &Settings) -> bool {
 
 fn main() -> Result<()> {
     let s = Settings::from_env()?;
+    s.cores.pin_this_process()?;
     let started = Instant::now();
     println!("chatdesk support-ticket benchmark ({})", build_kind());
     println!(
@@ -413,6 +502,7 @@ fn main() -> Result<()> {
         s.watch.as_secs(),
         s.outage.as_secs()
     );
+    println!("cores: {}", s.cores.describe());
     let mut figures = Vec::new();
     let sqlite = TestDatabase::sqlite();
     figures.push(run_on("SQLite", &sqlite, &s)?);

@@ -29,3 +29,4 @@ mod sites;
 mod ticket_mail;
 mod tickets;
 mod widget;
+mod widget_script;

@@ -146,6 +146,20 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
             "/api/v1/openapi.json",
             [(Method::GET, web::to(routes::openapi::openapi_json))],
         ))
+        .service(routes::resource(
+            "/widget.js",
+            [
+                (Method::GET, web::to(routes::widget_script::latest)),
+                (Method::HEAD, web::to(routes::widget_script::latest)),
+            ],
+        ))
+        .service(routes::resource(
+            "/widget/{version}.js",
+            [
+                (Method::GET, web::to(routes::widget_script::versioned)),
+                (Method::HEAD, web::to(routes::widget_script::versioned)),
+            ],
+        ))
         .service(
             web::scope("/api/v1/sdk")
                 .app_data(web::PayloadConfig::new(sdk::SDK_BODY_LIMIT))

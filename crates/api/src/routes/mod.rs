@@ -18,6 +18,7 @@ pub mod sdk;
 pub mod sites;
 pub mod tickets;
 pub mod widget;
+pub mod widget_script;
 
 /// The cursor of the next page, opaque to clients.
 pub(crate) fn next_cursor<C: Display>(next: Option<C>) -> Option<String> {

@@ -2,13 +2,18 @@
 
 use actix_web::HttpResponse;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{HttpMethod, Operation, OperationBuilder, ParameterIn, PathItem};
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::{
+    HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Response, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, RefOr, Required, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{content, conversations, health, me, members, sdk, sites, tickets, widget};
+use crate::routes::{
+    content, conversations, health, me, members, sdk, sites, tickets, widget, widget_script,
+};
 
 struct BearerAuth;
 
@@ -176,6 +181,485 @@ impl Modify for CommonProblems {
     }
 }
 
+/// Documents the headers every widget SDK operation reads: `Origin`, which
+/// browsers send and which must be the site's domain, so each SDK
+/// operation can answer 403 `ORIGIN_NOT_ALLOWED`.
+struct SdkOrigin;
+
+impl Modify for SdkOrigin {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/sdk/") {
+                continue;
+            }
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                let parameters = op.parameters.get_or_insert_with(Vec::new);
+                if !parameters
+                    .iter()
+                    .any(|p| p.parameter_in == ParameterIn::Header && p.name == "Origin")
+                {
+                    parameters.push(
+                        ParameterBuilder::new()
+                            .name("Origin")
+                            .parameter_in(ParameterIn::Header)
+                            .required(Required::False)
+                            .description(Some(
+                                "Sent by browsers: must be the site's domain (or a subdomain \
+                                 when the site allows them), else 403 `ORIGIN_NOT_ALLOWED`",
+                            ))
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                            .build(),
+                    );
+                }
+                add_problem(
+                    op,
+                    "403",
+                    "`ORIGIN_NOT_ALLOWED`: the page is not on the site's domain",
+                );
+            }
+        }
+    }
+}
+
+/// The OpenAPI links between operations: which answer gives the ids (and
+/// the `ETag`, and the visitor's session token) that another operation
+/// takes, so a client (or a stateful test) can walk from a new site to its
+/// widget, content and conversations, and from a visitor's session to its
+/// messages, votes and ticket.
+struct Links;
+
+/// `(source operationId, status, link name, target operationId, [(parameter, runtime expression)])`.
+type LinkRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+const NEW_SITE: &[(&str, &str)] = &[("path.siteId", "$response.body#/site/id")];
+const SAME_SITE: &[(&str, &str)] = &[("path.siteId", "$request.path.siteId")];
+const SITE_WITH_ETAG: &[(&str, &str)] = &[
+    ("path.siteId", "$request.path.siteId"),
+    ("header.If-Match", "$response.header.ETag"),
+];
+const NEW_SESSION: &[(&str, &str)] = &[
+    ("path.sessionId", "$response.body#/sessionId"),
+    ("header.X-Chatdesk-Session", "$response.body#/sessionToken"),
+];
+const SAME_SESSION: &[(&str, &str)] = &[
+    ("path.sessionId", "$request.path.sessionId"),
+    (
+        "header.X-Chatdesk-Session",
+        "$request.header.X-Chatdesk-Session",
+    ),
+];
+
+const LINKS: &[LinkRow] = &[
+    ("createSite", "201", "GetSite", "getSite", NEW_SITE),
+    ("createSite", "201", "UpdateSite", "updateSite", NEW_SITE),
+    ("createSite", "201", "DeleteSite", "deleteSite", NEW_SITE),
+    (
+        "createSite",
+        "201",
+        "RegenerateSiteApiKey",
+        "regenerateSiteApiKey",
+        NEW_SITE,
+    ),
+    (
+        "createSite",
+        "201",
+        "SetSiteMapping",
+        "setSiteMapping",
+        NEW_SITE,
+    ),
+    (
+        "createSite",
+        "201",
+        "IssueIdentitySecret",
+        "issueIdentitySecret",
+        NEW_SITE,
+    ),
+    ("createSite", "201", "SaveWidget", "saveWidget", NEW_SITE),
+    (
+        "createSite",
+        "201",
+        "CreateContent",
+        "createContent",
+        NEW_SITE,
+    ),
+    ("createSite", "201", "ListContent", "listContent", NEW_SITE),
+    (
+        "createSite",
+        "201",
+        "ListConversations",
+        "listConversations",
+        NEW_SITE,
+    ),
+    ("createSite", "201", "ListTickets", "listTickets", NEW_SITE),
+    (
+        "listSites",
+        "200",
+        "GetSite",
+        "getSite",
+        &[("path.siteId", "$response.body#/items/0/id")],
+    ),
+    ("getSite", "200", "UpdateSite", "updateSite", SITE_WITH_ETAG),
+    ("getSite", "200", "GetWidget", "getWidget", SAME_SITE),
+    (
+        "getSite",
+        "200",
+        "ListConversations",
+        "listConversations",
+        SAME_SITE,
+    ),
+    (
+        "updateSite",
+        "200",
+        "UpdateSite",
+        "updateSite",
+        SITE_WITH_ETAG,
+    ),
+    (
+        "setSiteMapping",
+        "200",
+        "SetSiteMapping",
+        "setSiteMapping",
+        SITE_WITH_ETAG,
+    ),
+    (
+        "setSiteMapping",
+        "200",
+        "SaveWidget",
+        "saveWidget",
+        SAME_SITE,
+    ),
+    (
+        "setSiteMapping",
+        "200",
+        "PublishWidget",
+        "publishWidget",
+        SAME_SITE,
+    ),
+    (
+        "getWidget",
+        "200",
+        "SaveWidget",
+        "saveWidget",
+        SITE_WITH_ETAG,
+    ),
+    (
+        "saveWidget",
+        "200",
+        "SaveWidget",
+        "saveWidget",
+        SITE_WITH_ETAG,
+    ),
+    ("saveWidget", "201", "GetWidget", "getWidget", SAME_SITE),
+    (
+        "saveWidget",
+        "201",
+        "PublishWidget",
+        "publishWidget",
+        SAME_SITE,
+    ),
+    (
+        "saveWidget",
+        "200",
+        "PublishWidget",
+        "publishWidget",
+        SAME_SITE,
+    ),
+    (
+        "publishWidget",
+        "200",
+        "PauseWidget",
+        "pauseWidget",
+        SAME_SITE,
+    ),
+    (
+        "pauseWidget",
+        "200",
+        "PublishWidget",
+        "publishWidget",
+        SAME_SITE,
+    ),
+    (
+        "createContent",
+        "201",
+        "GetContent",
+        "getContent",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.contentId", "$response.body#/id"),
+        ],
+    ),
+    (
+        "createContent",
+        "201",
+        "UpdateContent",
+        "updateContent",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.contentId", "$response.body#/id"),
+        ],
+    ),
+    (
+        "listContent",
+        "200",
+        "GetContent",
+        "getContent",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.contentId", "$response.body#/items/0/id"),
+        ],
+    ),
+    (
+        "getContent",
+        "200",
+        "UpdateContent",
+        "updateContent",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.contentId", "$request.path.contentId"),
+            ("header.If-Match", "$response.header.ETag"),
+        ],
+    ),
+    (
+        "listConversations",
+        "200",
+        "GetConversation",
+        "getConversation",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.sessionId", "$response.body#/items/0/id"),
+        ],
+    ),
+    (
+        "listConversations",
+        "200",
+        "ExportConversation",
+        "exportConversation",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.sessionId", "$response.body#/items/0/id"),
+        ],
+    ),
+    (
+        "getConversation",
+        "200",
+        "GetTicket",
+        "getTicket",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.ticketId", "$response.body#/ticket/id"),
+        ],
+    ),
+    (
+        "getConversation",
+        "200",
+        "ExportConversation",
+        "exportConversation",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.sessionId", "$request.path.sessionId"),
+        ],
+    ),
+    (
+        "listTickets",
+        "200",
+        "GetTicket",
+        "getTicket",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.ticketId", "$response.body#/items/0/id"),
+        ],
+    ),
+    (
+        "getTicket",
+        "200",
+        "UpdateTicket",
+        "updateTicket",
+        &[
+            ("path.siteId", "$request.path.siteId"),
+            ("path.ticketId", "$request.path.ticketId"),
+            ("header.If-Match", "$response.header.ETag"),
+        ],
+    ),
+    (
+        "addMember",
+        "201",
+        "RemoveMember",
+        "removeMember",
+        &[("path.memberId", "$response.body#/member/id")],
+    ),
+    (
+        "openChatSession",
+        "201",
+        "AskChatQuestion",
+        "askChatQuestion",
+        NEW_SESSION,
+    ),
+    (
+        "openChatSession",
+        "201",
+        "ListChatMessages",
+        "listChatMessages",
+        NEW_SESSION,
+    ),
+    (
+        "openChatSession",
+        "201",
+        "OpenSupportTicket",
+        "openSupportTicket",
+        NEW_SESSION,
+    ),
+    (
+        "openChatSession",
+        "200",
+        "AskChatQuestion",
+        "askChatQuestion",
+        NEW_SESSION,
+    ),
+    (
+        "openChatSession",
+        "200",
+        "ListChatMessages",
+        "listChatMessages",
+        NEW_SESSION,
+    ),
+    (
+        "openChatSession",
+        "201",
+        "GetConversation",
+        "getConversation",
+        &[("path.sessionId", "$response.body#/sessionId")],
+    ),
+    (
+        "askChatQuestion",
+        "201",
+        "AskChatQuestion",
+        "askChatQuestion",
+        SAME_SESSION,
+    ),
+    (
+        "askChatQuestion",
+        "201",
+        "ListChatMessages",
+        "listChatMessages",
+        SAME_SESSION,
+    ),
+    (
+        "askChatQuestion",
+        "201",
+        "OpenSupportTicket",
+        "openSupportTicket",
+        SAME_SESSION,
+    ),
+    (
+        "askChatQuestion",
+        "201",
+        "VoteOnAnswer",
+        "voteOnChatMessage",
+        &[
+            ("path.messageId", "$response.body#/assistantMessage/id"),
+            (
+                "header.X-Chatdesk-Session",
+                "$request.header.X-Chatdesk-Session",
+            ),
+        ],
+    ),
+    (
+        "askChatQuestion",
+        "201",
+        "GetConversation",
+        "getConversation",
+        &[("path.sessionId", "$request.path.sessionId")],
+    ),
+    (
+        "listChatMessages",
+        "200",
+        "VoteOnMessage",
+        "voteOnChatMessage",
+        &[
+            ("path.messageId", "$response.body#/items/1/id"),
+            (
+                "header.X-Chatdesk-Session",
+                "$request.header.X-Chatdesk-Session",
+            ),
+        ],
+    ),
+    (
+        "listChatMessages",
+        "200",
+        "OpenSupportTicket",
+        "openSupportTicket",
+        SAME_SESSION,
+    ),
+    (
+        "openSupportTicket",
+        "201",
+        "GetTicket",
+        "getTicket",
+        &[("path.ticketId", "$response.body#/id")],
+    ),
+    (
+        "openSupportTicket",
+        "201",
+        "UpdateTicket",
+        "updateTicket",
+        &[("path.ticketId", "$response.body#/id")],
+    ),
+    (
+        "openSupportTicket",
+        "201",
+        "GetConversation",
+        "getConversation",
+        &[("path.sessionId", "$response.body#/sessionId")],
+    ),
+];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in ops.into_iter().flatten() {
+                let Some(id) = op.operation_id.clone() else {
+                    continue;
+                };
+                for (source, status, name, target, parameters) in LINKS {
+                    if *source != id {
+                        continue;
+                    }
+                    let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                        continue;
+                    };
+                    let link = parameters
+                        .iter()
+                        .fold(LinkBuilder::new().operation_id(*target), |link, (p, e)| {
+                            link.parameter(*p, *e)
+                        })
+                        .build();
+                    response.links.insert((*name).to_string(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
 /// chatdesk's HTTP API.
 #[derive(OpenApi)]
 #[openapi(
@@ -184,7 +668,7 @@ impl Modify for CommonProblems {
         description = "The dashboard and widget API of chatdesk. Errors are application/problem+json with a stable `code`. Lists take `limit` (1–100, default 25) and `cursor`, and answer `{items, nextCursor}`. Another tenant's ids are always 404.",
     ),
     servers((url = "/", description = "this chatdesk server")),
-    modifiers(&BearerAuth, &ApiReference, &CommonProblems),
+    modifiers(&BearerAuth, &ApiReference, &SdkOrigin, &CommonProblems, &Links),
     // Schemas only query parameters refer to.
     components(schemas(crate::dto::FeedbackKindSchema)),
     paths(
@@ -207,6 +691,8 @@ impl Modify for CommonProblems {
         widget::save,
         widget::publish,
         widget::pause,
+        widget_script::latest,
+        widget_script::versioned,
         content::list,
         content::create,
         content::get,
@@ -229,7 +715,7 @@ impl Modify for CommonProblems {
         (name = "operations", description = "Probes and the API document"),
         (name = "members", description = "The signed-in member and the team"),
         (name = "sites", description = "Sites, API keys, mapping, identity verification"),
-        (name = "widget", description = "The chat widget Builder"),
+        (name = "widget", description = "The chat widget Builder, and the widget's script that sites embed"),
         (name = "content", description = "Flows and Tooltips"),
         (name = "tickets", description = "The Tickets tab: support tickets visitors opened, their email's delivery, their status"),
         (name = "conversations", description = "The Conversations tab: a site's sessions with their filters, a session's timeline and identity card, and its export"),
@@ -242,7 +728,48 @@ pub struct ApiDoc;
 #[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "getOpenApi", tag = "operations", security(),
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
 pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok().json(document())
+}
+
+/// [`ApiDoc`] as served: JSON in which every Link object names its fields
+/// as OpenAPI does (`operationId`, `requestBody`); utoipa 5 writes them in
+/// snake case, which no client reads.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let responses = operation
+            .get_mut("responses")
+            .and_then(serde_json::Value::as_object_mut)
+            .into_iter()
+            .flat_map(|responses| responses.values_mut());
+        for response in responses {
+            let links = response
+                .get_mut("links")
+                .and_then(serde_json::Value::as_object_mut)
+                .into_iter()
+                .flat_map(|links| links.values_mut())
+                .filter_map(serde_json::Value::as_object_mut);
+            for link in links {
+                for (snake, camel) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(value) = link.remove(snake) {
+                        link.insert(camel.to_string(), value);
+                    }
+                }
+            }
+        }
+    }
+    doc
 }
 
 /// The interactive API reference: Swagger UI, its page and assets compiled
@@ -348,6 +875,8 @@ mod tests {
             "GET /metrics",
             "GET /api/v1/openapi.json",
             "GET /api/docs/",
+            "GET /widget.js",
+            "GET /widget/{version}.js",
         ];
         for (name, op) in operations(&doc) {
             let security = op
@@ -380,6 +909,8 @@ mod tests {
             "GET /metrics",
             "GET /api/v1/openapi.json",
             "GET /api/docs/",
+            "GET /widget.js",
+            "GET /widget/{version}.js",
         ];
         for (name, op) in operations(&doc) {
             let response = op.responses.responses.get("503");
