@@ -366,6 +366,7 @@ pub trait IdempotencyRepository: Send + Sync {
 }
 
 mod conversation;
+mod directory;
 mod model;
 mod outbox;
 mod tickets;
@@ -373,6 +374,8 @@ mod visitor;
 
 #[cfg(feature = "testing")]
 pub use conversation::MockConversationRepository;
+#[cfg(feature = "testing")]
+pub use directory::MockTenantDirectory;
 #[cfg(feature = "testing")]
 pub use model::MockAnswerModel;
 #[cfg(feature = "testing")]
@@ -383,6 +386,7 @@ pub use tickets::MockTicketRepository;
 pub use visitor::MockVisitorRepository;
 
 pub use conversation::ConversationRepository;
+pub use directory::TenantDirectory;
 pub use model::{
     AnswerModel, GeneratedGuide, GenerationRequest, ModelError, ModelReply, RankCandidate,
 };

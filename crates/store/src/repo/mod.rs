@@ -2,6 +2,7 @@
 
 mod content;
 mod conversations;
+mod directory;
 mod idempotency;
 mod members;
 mod outbox;
