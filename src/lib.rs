@@ -3,6 +3,7 @@
 //! start the server through [`Application`].
 
 pub mod config;
+pub mod demo;
 pub mod telemetry;
 
 use std::net::TcpListener;
@@ -12,8 +13,8 @@ use std::sync::Arc;
 use chatdesk_api::{ApiConfig, Services};
 use chatdesk_domain::ports::{AnswerModel, Clock, IdGenerator, RandomIds, SystemClock};
 use chatdesk_domain::services::{
-    ContentService, ConversationService, DeliveryService, IdempotencyService, RankerChoice,
-    SiteService, TenancyService, TicketService, VisitorService, WidgetService,
+    ContentService, ConversationService, DeliveryService, IdempotencyService, OperatorService,
+    RankerChoice, SiteService, TenancyService, TicketService, VisitorService, WidgetService,
 };
 use chatdesk_store::Store;
 
@@ -38,6 +39,11 @@ pub fn open_store(config: &Config) -> Result<Store, String> {
 /// Tenants and members over the real adapters (also what the CLI uses).
 pub fn tenancy(store: &Arc<Store>) -> TenancyService {
     TenancyService::new(clock(), ids(), store.clone(), store.clone())
+}
+
+/// Every tenant as the operator sees them, over the real adapters.
+pub fn operator(store: &Arc<Store>) -> OperatorService {
+    OperatorService::new(ids(), store.clone(), store.clone())
 }
 
 fn clock() -> Arc<dyn Clock> {
