@@ -9,6 +9,7 @@
 //   identify=good|bad   host.js queues chatdesk('identify', …) with the
 //                  right or a wrong userHash
 //   csp=1          sent with a strict Content-Security-Policy header
+//   api=dead       the snippet's data-api names a port where nothing listens
 
 import { createHmac } from 'node:crypto';
 
@@ -54,15 +55,15 @@ export function strictCsp(api) {
 }
 
 /**
- * The page handlers for startPages. `state()` gives the API origin, the
- * site keys by name and the identity secret of the main site, known once
- * chatdesk is seeded.
+ * The page handlers for startPages. `state()` gives the API origin, an
+ * origin where nothing listens, the site keys by name and the identity
+ * secret of the main site, known once chatdesk is seeded.
  */
 export function hostPages(state) {
   return {
     '/host.js': () => ({ headers: { 'content-type': 'text/javascript; charset=utf-8' }, body: HOST_JS }),
     '/page': (url) => {
-      const { api, keys, identitySecret } = state();
+      const { api, deadApi, keys, identitySecret } = state();
       const q = url.searchParams;
       const site = q.get('site') || 'main';
       let identify = null;
@@ -77,7 +78,8 @@ export function hostPages(state) {
       const config = { stub: q.get('stub') !== '0', identify };
       const snippet = q.get('snippet') === '0'
         ? ''
-        : `<script async nonce="${NONCE}" src="${api}/widget.js" data-site-key="${escapeAttr(keys[site])}"></script>`;
+        : `<script async nonce="${NONCE}" src="${api}/widget.js" data-site-key="${escapeAttr(keys[site])}"${
+          q.get('api') === 'dead' ? ` data-api="${deadApi}"` : ''}></script>`;
       const body = `<!doctype html>
 <html lang="en">
 <head>

@@ -158,11 +158,19 @@ export const GENERATED = {
   answer: 'Open Billing, choose Payment method, then pick Bank transfer and save.',
 };
 
+/** The reply to a question asking about "markup": HTML that must stay text. */
+export const GENERATED_MARKUP = {
+  name: 'Embed <b>bold</b> text',
+  description: 'Formatting in the editor',
+  answer: 'Type <img src=x onerror="window.cdInjected=1"> in the editor, then press Save.',
+};
+
 /**
  * A fake OpenAI-compatible model: `POST /v1/chat/completions` answers as
  * the API would (a chat.completion with usage), telling chatdesk's two
  * requests apart by their system prompt: a generation gets the JSON Flow
- * of GENERATED, a ranking `{"choice": null}`. Every request is kept.
+ * of GENERATED (GENERATED_MARKUP for a question about markup), a ranking
+ * `{"choice": null}`. Every request is kept.
  */
 export async function startModel() {
   const requests = [];
@@ -188,7 +196,7 @@ export async function startModel() {
       requests.push({ authorization: req.headers.authorization, body, system, question });
       let content;
       if (system.startsWith('You are chatdesk, the help assistant')) {
-        content = JSON.stringify(GENERATED);
+        content = JSON.stringify(/markup/i.test(question) ? GENERATED_MARKUP : GENERATED);
       } else if (system.startsWith("You are chatdesk's matcher")) {
         content = JSON.stringify({ choice: null });
       } else {

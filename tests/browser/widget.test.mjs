@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import {
-  dashboard, eventually, GENERATED, startChatdesk, startModel, startPages, startSmtp,
+  dashboard, eventually, freePort, GENERATED, GENERATED_MARKUP, startChatdesk, startModel, startPages, startSmtp,
 } from './servers.mjs';
 import { hostPages, VISITOR } from './pages.mjs';
 
@@ -23,6 +23,7 @@ const SHOTS = process.env.SCREENSHOT_DIR || join(ROOT, 'target/browser-screensho
 const SUPPORT_EMAIL = 'support@acme.test';
 const INVITE = 'Invite a teammate';
 const BILLING_TIP = 'Billing history';
+const OUT_OF_CREDITS = 'Our assistant is resting today; write to help@beta.test.';
 // How long one browser action or wait may take, and one test in all.
 const ACTION_TIMEOUT = 10000;
 const TEST_TIMEOUT = 40000;
@@ -31,18 +32,23 @@ const TEST_TIMEOUT = 40000;
 // handlers that kill the chatdesk server.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
-let smtp; let model; let api; let pages; let browser; let call;
+let smtp; let model; let api; let pages; let browser; let owner;
 const seeded = { keys: {}, sites: {}, content: {}, identitySecret: null };
 
-/** Seeds a tenant through the command line (before the server starts). */
-async function seedTenant(cli) {
-  const created = JSON.parse(await cli('tenant', 'create', '--name', 'Acme', '--plan', 'PRO', '--owner-email', 'owner@acme.test'));
-  await cli('tenant', 'add-credits', created.tenantId, '100');
-  return created;
+/**
+ * Seeds through the command line (before the server starts): Acme on PRO
+ * with 100 AI credits, and Beta on PRO with none.
+ */
+async function seedTenants(cli) {
+  const create = async (name) => JSON.parse(await cli('tenant', 'create', '--name', name, '--plan', 'PRO', '--owner-email', `owner@${name.toLowerCase()}.test`));
+  const acme = await create('Acme');
+  await cli('tenant', 'add-credits', acme.tenantId, '100');
+  const beta = await create('Beta');
+  return { acme, beta };
 }
 
 /** A site with a mapped domain and its widget, published unless told otherwise. */
-async function seedSite(name, domain, widget, { publish = true, pause = false } = {}) {
+async function seedSite(name, domain, widget, { publish = true, pause = false, call = owner } = {}) {
   const { site, apiKey } = await call('POST', '/sites', { domain, name, allowSubdomains: false });
   await call('PUT', `/sites/${site.id}/mapping`, { status: 'COMPLETED' });
   await call('PUT', `/sites/${site.id}/widget`, {
@@ -71,15 +77,18 @@ before(async () => {
       LLM_MODEL: 'fake-model',
       LLM_API_KEY: 'sk-browser-suite',
     },
-    seed: seedTenant,
+    seed: seedTenants,
     logPath: process.env.CHATDESK_LOG,
   });
-  call = dashboard(api.origin, api.seeded.token);
+  owner = dashboard(api.origin, api.seeded.acme.token);
   const sites = {
     main: await seedSite('Acme', 'localhost'),
     limited: await seedSite('Acme limited', 'limited.localhost', { rateLimitPerSession: 1 }),
     paused: await seedSite('Acme paused', 'paused.localhost', {}, { pause: true }),
     draft: await seedSite('Acme draft', 'draft.localhost', {}, { publish: false }),
+    broke: await seedSite('Beta', 'beta.localhost', { insufficientCreditsMessage: OUT_OF_CREDITS }, {
+      call: dashboard(api.origin, api.seeded.beta.token),
+    }),
   };
   for (const [name, { site, apiKey }] of Object.entries(sites)) {
     seeded.sites[name] = site;
@@ -87,16 +96,19 @@ before(async () => {
   }
   for (const siteName of ['main', 'limited']) {
     const siteId = seeded.sites[siteName].id;
-    const flow = await call('POST', `/sites/${siteId}/content`, {
+    const flow = await owner('POST', `/sites/${siteId}/content`, {
       kind: 'FLOW', name: INVITE, description: 'Where the invite button is', status: 'PUBLISHED', audiences: [],
     });
-    await call('POST', `/sites/${siteId}/content`, {
+    await owner('POST', `/sites/${siteId}/content`, {
       kind: 'TOOLTIP', name: BILLING_TIP, description: 'Past invoices and receipts', status: 'PUBLISHED', audiences: [],
     });
     seeded.content[siteName] = flow;
   }
-  seeded.identitySecret = (await call('POST', `/sites/${seeded.sites.main.id}/identity-secret`)).identitySecret;
-  pages = await startPages(hostPages(() => ({ api: api.origin, keys: seeded.keys, identitySecret: seeded.identitySecret })));
+  seeded.identitySecret = (await owner('POST', `/sites/${seeded.sites.main.id}/identity-secret`)).identitySecret;
+  const deadApi = `http://127.0.0.1:${await freePort()}`;
+  pages = await startPages(hostPages(() => ({
+    api: api.origin, deadApi, keys: seeded.keys, identitySecret: seeded.identitySecret,
+  })));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     // Every *.localhost name is this machine, whatever the resolver says.
@@ -180,9 +192,9 @@ async function ask(w, question, expect) {
 /** The dashboard's record of the session in which `question` was asked on `site`. */
 async function conversationWith(site, question) {
   return eventually(`a conversation asking ${JSON.stringify(question)}`, async () => {
-    const { items } = await call('GET', `/sites/${seeded.sites[site].id}/conversations?limit=100`);
+    const { items } = await owner('GET', `/sites/${seeded.sites[site].id}/conversations?limit=100`);
     for (const item of items) {
-      const detail = await call('GET', `/sites/${seeded.sites[site].id}/conversations/${item.id}`);
+      const detail = await owner('GET', `/sites/${seeded.sites[site].id}/conversations/${item.id}`);
       if (detail.messages.some((m) => m.role === 'USER' && m.content === question)) return detail;
     }
     return null;
@@ -342,7 +354,7 @@ describe('the chat widget in Chromium', () => {
     await w.dialog.getByText('Ticket sent').waitFor();
     await shot(page, '10-ticket-sent');
 
-    const { items } = await call('GET', `/sites/${seeded.sites.main.id}/tickets`);
+    const { items } = await owner('GET', `/sites/${seeded.sites.main.id}/tickets`);
     const ticket = items.find((i) => i.sessionId === detail.session.id);
     assert.ok(ticket, 'the ticket is in the Tickets tab');
     assert.equal(ticket.email, 'grace@example.org');
@@ -357,7 +369,7 @@ describe('the chat widget in Chromium', () => {
     assert.match(mail.headers.subject, /Acme/);
     assert.ok(mail.text.includes('greyed out'), 'the message is in the email');
     const sent = await eventually('delivery SENT', async () => {
-      const t2 = await call('GET', `/sites/${seeded.sites.main.id}/tickets/${ticket.id}`);
+      const t2 = await owner('GET', `/sites/${seeded.sites.main.id}/tickets/${ticket.id}`);
       return t2.delivery.status === 'SENT' && t2;
     }, 10000);
     assert.equal(sent.delivery.attempts, 1);
@@ -423,6 +435,71 @@ describe('the chat widget in Chromium', () => {
     assert.deepEqual(pageErrors, []);
   });
 
+  test('a tenant out of credits: the visitor reads the widget\'s out-of-credits message', { timeout: TEST_TIMEOUT }, async (t) => {
+    const { page, pageErrors } = await visit(t, 'beta.localhost', 'site=broke');
+    const w = widget(page);
+    await openChat(w);
+    const generations = model.requests.length;
+    await w.input.fill('Can I pay by bank transfer?');
+    await w.send.click();
+    await w.alerts.filter({ hasText: OUT_OF_CREDITS }).first().waitFor();
+    assert.equal(model.requests.length, generations, 'no model call without credits');
+    await shot(page, '14-out-of-credits');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('an unreachable API (data-api where nothing listens) adds nothing to the page and throws nothing', { timeout: TEST_TIMEOUT }, async (t) => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(ACTION_TIMEOUT);
+    t.after(() => context.close());
+    const page = await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    const configCall = page.waitForEvent('requestfailed', { predicate: (r) => r.url().includes('/api/v1/sdk/chat/config') });
+    await page.goto(`http://localhost:${pages.port}/page?site=main&api=dead`);
+    await configCall;
+    await page.waitForTimeout(500);
+    assert.equal(await page.locator('#chatdesk-widget').count(), 0, 'no #chatdesk-widget element');
+    assert.equal(await page.locator('body > *').count(), 2, 'the body holds only the page\'s own header and main');
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(await hostLog(page, 'error'), []);
+    assert.deepEqual(await hostLog(page, 'rejection'), []);
+  });
+
+  test('a question lost on the network: "Something went wrong", and the next one is answered', { timeout: TEST_TIMEOUT }, async (t) => {
+    const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
+    const w = widget(page);
+    await openChat(w);
+    await ask(w, 'Where is my billing history?');
+    await w.guide(BILLING_TIP).waitFor();
+    const messages = '**/api/v1/sdk/chat/sessions/*/messages';
+    await page.route(messages, (route) => route.abort('connectionreset'));
+    await w.input.fill('How do I invite a teammate?');
+    await w.send.click();
+    const wrong = w.alerts.filter({ hasText: /Something went wrong/i }).first();
+    await wrong.waitFor();
+    await shot(page, '15-network-error');
+    await page.unroute(messages);
+    await ask(w, 'So how do I invite a teammate?');
+    await w.guide(INVITE).waitFor();
+    await wrong.waitFor({ state: 'hidden' });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('markup in a model\'s answer and a guide\'s name shows as text and runs nothing', { timeout: TEST_TIMEOUT }, async (t) => {
+    const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
+    const w = widget(page);
+    await openChat(w);
+    const answer = await ask(w, 'How do I use markup in the editor?', 'in the editor, then press Save');
+    assert.ok((await answer.innerText()).includes('<img src=x onerror="window.cdInjected=1">'), await answer.innerText());
+    await w.guide(GENERATED_MARKUP.name).waitFor();
+    assert.equal(await answer.locator('img, b').count(), 0, 'no element made from the answer');
+    await page.waitForTimeout(300);
+    assert.equal(await page.evaluate(() => window.cdInjected), undefined);
+    await shot(page, '16-markup-as-text');
+    assert.deepEqual(pageErrors, []);
+  });
+
   test('under a strict CSP (no unsafe-inline, no unsafe-eval, style-src \'none\') the widget works end to end with no violation', { timeout: TEST_TIMEOUT }, async (t) => {
     const { page, pageErrors, consoleErrors } = await visit(t, 'localhost', 'site=main&csp=1');
     const w = widget(page);
@@ -437,7 +514,7 @@ describe('the chat widget in Chromium', () => {
     // The widget's own styles apply under the policy: its launcher is placed, not left in the flow.
     const position = await w.launcher.evaluate((el) => getComputedStyle(el).position);
     assert.notEqual(position, 'static', 'the widget\'s styles apply under the CSP');
-    await shot(page, '14-strict-csp');
+    await shot(page, '17-strict-csp');
     assert.deepEqual(await hostLog(page, 'csp'), [], 'securitypolicyviolation events');
     assert.deepEqual(consoleErrors, [], 'console errors');
     assert.deepEqual(pageErrors, []);
@@ -497,7 +574,7 @@ describe('the chat widget in Chromium', () => {
       reached = await focused(w.launcher);
     }
     assert.ok(reached, 'Tab reaches the launcher');
-    await shot(page, '15-keyboard-launcher-focused');
+    await shot(page, '18-keyboard-launcher-focused');
     await page.keyboard.press('Enter');
     await w.dialog.waitFor({ state: 'visible' });
     assert.equal(await w.launcher.getAttribute('aria-expanded'), 'true');
@@ -505,7 +582,7 @@ describe('the chat widget in Chromium', () => {
     await page.keyboard.type('How do I invite a teammate?');
     await page.keyboard.press('Enter');
     await w.guide(INVITE).waitFor();
-    await shot(page, '16-keyboard-asked');
+    await shot(page, '19-keyboard-asked');
     await page.keyboard.press('Escape');
     await w.dialog.waitFor({ state: 'hidden' });
     assert.equal(await w.launcher.getAttribute('aria-expanded'), 'false');
