@@ -9,7 +9,7 @@ export TEST_DATABASE_URL
 .PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client test-browser browser-deps bench bench-conversations bench-tickets lint fmt clippy clean-data help
 
 help:
-	@echo "make run    build, migrate the embedded SQLite database and serve on 127.0.0.1:8080"
+	@echo "make run    build, migrate the embedded SQLite database, seed the demo into it when empty, serve the API on 127.0.0.1:8080 and the demo page on http://localhost:8081/"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
 	@echo "make bench  release-build and run every benchmark program (about 25 minutes; writes docs/benchmarks.md's figures)"
 	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
@@ -39,7 +39,7 @@ build: system-deps
 	$(CARGO) build --bin chatdesk
 
 run: build
-	./target/debug/chatdesk serve
+	./target/debug/chatdesk serve --demo
 
 # nextest runs each test in its own process; doc tests need cargo test.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
