@@ -23,6 +23,8 @@ const SHOTS = process.env.SCREENSHOT_DIR || join(ROOT, 'target/browser-screensho
 const SUPPORT_EMAIL = 'support@acme.test';
 const INVITE = 'Invite a teammate';
 const BILLING_TIP = 'Billing history';
+// The main site's theme; the widget takes its colours.
+const THEME = { primaryColor: '#0f766e', backgroundColor: '#ffffff', textColor: '#111827', fontFamily: 'DejaVu Sans, sans-serif' };
 const OUT_OF_CREDITS = 'Our assistant is resting today; write to help@beta.test.';
 // How long one browser action or wait may take, and one test in all.
 const ACTION_TIMEOUT = 10000;
@@ -48,8 +50,8 @@ async function seedTenants(cli) {
 }
 
 /** A site with a mapped domain and its widget, published unless told otherwise. */
-async function seedSite(name, domain, widget, { publish = true, pause = false, call = owner } = {}) {
-  const { site, apiKey } = await call('POST', '/sites', { domain, name, allowSubdomains: false });
+async function seedSite(name, domain, widget, { publish = true, pause = false, call = owner, theme } = {}) {
+  const { site, apiKey } = await call('POST', '/sites', { domain, name, allowSubdomains: false, ...(theme ? { theme } : {}) });
   await call('PUT', `/sites/${site.id}/mapping`, { status: 'COMPLETED' });
   await call('PUT', `/sites/${site.id}/widget`, {
     welcomeMessage: 'Hi! Ask me anything about Acme.',
@@ -82,7 +84,7 @@ before(async () => {
   });
   owner = dashboard(api.origin, api.seeded.acme.token);
   const sites = {
-    main: await seedSite('Acme', 'localhost'),
+    main: await seedSite('Acme', 'localhost', {}, { theme: THEME }),
     limited: await seedSite('Acme limited', 'limited.localhost', { rateLimitPerSession: 1 }),
     paused: await seedSite('Acme paused', 'paused.localhost', {}, { pause: true }),
     draft: await seedSite('Acme draft', 'draft.localhost', {}, { publish: false }),
@@ -257,6 +259,8 @@ describe('the chat widget in Chromium', () => {
     // The widget is configured BOTTOM_RIGHT: the launcher sits in that corner of the viewport.
     const box = await w.launcher.boundingBox();
     assert.ok(box.x > 1100 / 2 && box.y > 760 / 2, `launcher at ${JSON.stringify(box)}`);
+    // In the site's theme colour (#0f766e).
+    assert.equal(await w.launcher.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(15, 118, 110)');
     await shot(page, '03-launcher');
     await openChat(w);
     await w.dialog.getByText('Hi! Ask me anything about Acme.').waitFor();
@@ -574,6 +578,8 @@ describe('the chat widget in Chromium', () => {
       reached = await focused(w.launcher);
     }
     assert.ok(reached, 'Tab reaches the launcher');
+    const outline = await w.launcher.evaluate((el) => getComputedStyle(el).outlineStyle);
+    assert.notEqual(outline, 'none', 'the focused launcher shows a focus ring');
     await shot(page, '18-keyboard-launcher-focused');
     await page.keyboard.press('Enter');
     await w.dialog.waitFor({ state: 'visible' });
@@ -587,6 +593,21 @@ describe('the chat widget in Chromium', () => {
     await w.dialog.waitFor({ state: 'hidden' });
     assert.equal(await w.launcher.getAttribute('aria-expanded'), 'false');
     await eventually('focus back on the launcher', () => focused(w.launcher), 3000);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('on a phone-sized screen the open panel fits in the viewport', { timeout: TEST_TIMEOUT }, async (t) => {
+    const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
+    await page.setViewportSize({ width: 375, height: 667 });
+    const w = widget(page);
+    await openChat(w);
+    await ask(w, 'How do I invite a teammate from my phone?');
+    await w.guide(INVITE).waitFor();
+    for (const [what, locator] of [['panel', w.dialog], ['question box', w.input], ['Send', w.send], ['guide button', w.guide(INVITE)]]) {
+      const box = await locator.boundingBox();
+      assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= 375 && box.y + box.height <= 667, `${what} at ${JSON.stringify(box)}`);
+    }
+    await shot(page, '20-phone');
     assert.deepEqual(pageErrors, []);
   });
 });
