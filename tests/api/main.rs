@@ -12,6 +12,7 @@ mod cli;
 mod content;
 mod conversations;
 mod cors;
+mod demo;
 mod hostile;
 mod idempotency;
 mod isolation;
