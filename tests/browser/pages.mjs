@@ -35,6 +35,11 @@ const HOST_JS = `(function () {
 })();
 `;
 
+/** hex(HMAC-SHA256(secret, the visitor's externalId)): what the site's server computes. */
+export function userHash(secret) {
+  return createHmac('sha256', secret).update(VISITOR.externalId).digest('hex');
+}
+
 function escapeAttr(text) {
   return text.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 }
@@ -72,7 +77,7 @@ export function hostPages(state) {
         identify = {
           externalId: VISITOR.externalId,
           traits: { email: VISITOR.email, plan: VISITOR.plan },
-          userHash: createHmac('sha256', secret).update(VISITOR.externalId).digest('hex'),
+          userHash: userHash(secret),
         };
       }
       const config = { stub: q.get('stub') !== '0', identify };

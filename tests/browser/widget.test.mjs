@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import {
   dashboard, eventually, freePort, GENERATED, GENERATED_MARKUP, startChatdesk, startModel, startPages, startSmtp,
 } from './servers.mjs';
-import { hostPages, VISITOR } from './pages.mjs';
+import { hostPages, userHash, VISITOR } from './pages.mjs';
 
 const ROOT = process.env.CHATDESK_ROOT || resolve(import.meta.dirname, '../..');
 const BINARY = process.env.CHATDESK_BIN || join(ROOT, 'target/debug/chatdesk');
@@ -350,13 +350,20 @@ describe('the chat widget in Chromium', () => {
     await form.waitFor();
     const email = form.getByRole('textbox', { name: 'Email', exact: true });
     assert.equal(await email.inputValue(), '', 'an anonymous visitor has no email to prefill');
+    // Sent empty: the API's 422 is shown in words naming the fields, and the form stays.
+    await form.getByRole('button', { name: 'Send ticket', exact: true }).click();
+    const refused = await w.alerts.filter({ hasText: 'Subject' }).first();
+    await refused.waitFor();
+    assert.match(await refused.innerText(), /Message/);
+    assert.equal(await form.count(), 1, 'the form stays open');
+    await shot(page, '09-ticket-form-refused');
     await email.fill('grace@example.org');
     await form.getByRole('textbox', { name: 'Subject', exact: true }).fill('Cannot invite');
     await form.getByRole('textbox', { name: 'Message', exact: true }).fill('The invite button is greyed out for me.');
-    await shot(page, '09-ticket-form');
+    await shot(page, '10-ticket-form-filled');
     await form.getByRole('button', { name: 'Send ticket', exact: true }).click();
     await w.dialog.getByText('Ticket sent').waitFor();
-    await shot(page, '10-ticket-sent');
+    await shot(page, '11-ticket-sent');
 
     const { items } = await owner('GET', `/sites/${seeded.sites.main.id}/tickets`);
     const ticket = items.find((i) => i.sessionId === detail.session.id);
@@ -396,9 +403,52 @@ describe('the chat widget in Chromium', () => {
     const form = page.getByRole('form', { name: 'Support ticket', exact: true });
     await form.waitFor();
     assert.equal(await form.getByRole('textbox', { name: 'Email', exact: true }).inputValue(), VISITOR.email);
-    await shot(page, '11-identified-ticket-form');
+    await shot(page, '12-identified-ticket-form');
     await form.getByRole('button', { name: 'Cancel', exact: true }).click();
     await form.waitFor({ state: 'hidden' });
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('identify after the visitor has asked: the next question is asked as the signed-in visitor', { timeout: TEST_TIMEOUT }, async (t) => {
+    const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
+    const w = widget(page);
+    await openChat(w);
+    const before = 'Where do I find my billing history, anonymously?';
+    await ask(w, before);
+    await w.guide(BILLING_TIP).waitFor();
+    const identity = await page.evaluate(async ([externalId, email, plan, secretHash]) => {
+      window.chatdesk('identify', { externalId, traits: { email, plan }, userHash: secretHash });
+      return externalId;
+    }, [VISITOR.externalId, VISITOR.email, VISITOR.plan, userHash(seeded.identitySecret)]);
+    assert.equal(identity, VISITOR.externalId);
+    const after = 'And how do I invite a teammate, now signed in?';
+    await ask(w, after);
+    await w.guide(INVITE).last().waitFor();
+    // The team sees the visitor as signed in (the identity card is the end user's, so the
+    // earlier conversation of the same browser shows it too).
+    const signedIn = await conversationWith('main', after);
+    assert.equal(signedIn.endUser.externalId, VISITOR.externalId);
+    assert.equal(signedIn.endUser.traits.email, VISITOR.email);
+    assert.equal(await w.alerts.filter({ hasText: /\S/ }).count(), 0, 'no error shown');
+    assert.deepEqual(pageErrors, []);
+  });
+
+  test('the conversation and its votes are still there after the page reloads', { timeout: TEST_TIMEOUT }, async (t) => {
+    const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
+    const w = widget(page);
+    await openChat(w);
+    const question = 'Before I reload: how do I invite a teammate?';
+    await ask(w, question);
+    await w.helpful.last().click();
+    await eventually('Helpful pressed', async () => (await isPressed(w.helpful.last())) === 'true', 5000);
+    await page.reload();
+    await openChat(w);
+    await w.userBubbles.filter({ hasText: question }).waitFor();
+    await w.guide(INVITE).waitFor();
+    assert.equal(await isPressed(w.helpful.last()), 'true');
+    assert.equal(await isPressed(w.notHelpful.last()), 'false');
+    assert.equal(await w.userBubbles.count(), 1, 'each message shown once');
+    await shot(page, '13-after-reload');
     assert.deepEqual(pageErrors, []);
   });
 
@@ -414,7 +464,7 @@ describe('the chat widget in Chromium', () => {
       await w.send.click();
       await alert.first().waitFor();
     }
-    await shot(page, '12-identify-refused');
+    await shot(page, '14-identify-refused');
     assert.equal(await w.answers.filter({ hasText: INVITE }).count(), 0, 'no answer for a visitor who is not verified');
     await w.close.click();
     await w.dialog.waitFor({ state: 'hidden' });
@@ -435,7 +485,7 @@ describe('the chat widget in Chromium', () => {
     await w.send.click();
     await w.alerts.filter({ hasText: /question limit/i }).first().waitFor();
     assert.equal(await w.guide(BILLING_TIP).count(), 0, 'the second question got no answer');
-    await shot(page, '13-rate-limited');
+    await shot(page, '15-rate-limited');
     assert.deepEqual(pageErrors, []);
   });
 
@@ -448,7 +498,7 @@ describe('the chat widget in Chromium', () => {
     await w.send.click();
     await w.alerts.filter({ hasText: OUT_OF_CREDITS }).first().waitFor();
     assert.equal(model.requests.length, generations, 'no model call without credits');
-    await shot(page, '14-out-of-credits');
+    await shot(page, '16-out-of-credits');
     assert.deepEqual(pageErrors, []);
   });
 
@@ -482,7 +532,7 @@ describe('the chat widget in Chromium', () => {
     await w.send.click();
     const wrong = w.alerts.filter({ hasText: /Something went wrong/i }).first();
     await wrong.waitFor();
-    await shot(page, '15-network-error');
+    await shot(page, '17-network-error');
     await page.unroute(messages);
     await ask(w, 'So how do I invite a teammate?');
     await w.guide(INVITE).waitFor();
@@ -500,7 +550,7 @@ describe('the chat widget in Chromium', () => {
     assert.equal(await answer.locator('img, b').count(), 0, 'no element made from the answer');
     await page.waitForTimeout(300);
     assert.equal(await page.evaluate(() => window.cdInjected), undefined);
-    await shot(page, '16-markup-as-text');
+    await shot(page, '18-markup-as-text');
     assert.deepEqual(pageErrors, []);
   });
 
@@ -518,7 +568,7 @@ describe('the chat widget in Chromium', () => {
     // The widget's own styles apply under the policy: its launcher is placed, not left in the flow.
     const position = await w.launcher.evaluate((el) => getComputedStyle(el).position);
     assert.notEqual(position, 'static', 'the widget\'s styles apply under the CSP');
-    await shot(page, '17-strict-csp');
+    await shot(page, '19-strict-csp');
     assert.deepEqual(await hostLog(page, 'csp'), [], 'securitypolicyviolation events');
     assert.deepEqual(consoleErrors, [], 'console errors');
     assert.deepEqual(pageErrors, []);
@@ -580,7 +630,7 @@ describe('the chat widget in Chromium', () => {
     assert.ok(reached, 'Tab reaches the launcher');
     const outline = await w.launcher.evaluate((el) => getComputedStyle(el).outlineStyle);
     assert.notEqual(outline, 'none', 'the focused launcher shows a focus ring');
-    await shot(page, '18-keyboard-launcher-focused');
+    await shot(page, '20-keyboard-launcher-focused');
     await page.keyboard.press('Enter');
     await w.dialog.waitFor({ state: 'visible' });
     assert.equal(await w.launcher.getAttribute('aria-expanded'), 'true');
@@ -588,7 +638,7 @@ describe('the chat widget in Chromium', () => {
     await page.keyboard.type('How do I invite a teammate?');
     await page.keyboard.press('Enter');
     await w.guide(INVITE).waitFor();
-    await shot(page, '19-keyboard-asked');
+    await shot(page, '21-keyboard-asked');
     await page.keyboard.press('Escape');
     await w.dialog.waitFor({ state: 'hidden' });
     assert.equal(await w.launcher.getAttribute('aria-expanded'), 'false');
@@ -607,7 +657,7 @@ describe('the chat widget in Chromium', () => {
       const box = await locator.boundingBox();
       assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= 375 && box.y + box.height <= 667, `${what} at ${JSON.stringify(box)}`);
     }
-    await shot(page, '20-phone');
+    await shot(page, '22-phone');
     assert.deepEqual(pageErrors, []);
   });
 });
