@@ -269,8 +269,9 @@ export async function startChatdesk({ binary, env, seed, logPath: keptLog }) {
   });
   const kill = () => {
     if (exited === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
   };
-  // Never leave the server behind, however this process ends.
+  // Never leave the server or its files behind, however this process ends.
   process.on('exit', kill);
   const origin = `http://127.0.0.1:${port}`;
   const logTail = () => {
