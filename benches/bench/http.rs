@@ -34,7 +34,7 @@ pub(crate) fn http(s: &Settings) -> Result<()> {
     let site = seeded.site;
     let token = seeded.token.clone();
     let deep_pages = s.items / PAGE as usize * 3 / 4;
-    let cursor = cursor_after(&base, &token, site, deep_pages)?;
+    let cursor = cursor_after(base, &token, site, deep_pages)?;
     let first_item = deep_pages * PAGE as usize + 1;
     println!(
         "HTTP on 127.0.0.1, SQLite (pool {}), seeded in {} ms",

@@ -12,11 +12,11 @@
 //! - HTTP: a bare actix-web server with one trivial JSON handler (the same
 //!   worker count) against the real chatdesk server on a fresh SQLite
 //!   database with one PRO tenant, one site and a library of content items.
-//!   Each endpoint is driven by keep-alive client threads for a fixed time;
-//!   the figures are requests per second, p50 and p99 latency, the CPU time
-//!   of the whole process per request (clients and server share it, so this
-//!   holds up on a busy machine), and the throughput as a share of the bare
-//!   server's.
+//!   Each endpoint is driven for a fixed time over keep-alive connections
+//!   (by `wrk` when installed); the figures are requests per second, p50
+//!   and p99 latency, the server process's CPU time per request (which
+//!   holds up on a busy machine), its peak RSS, and the throughput as a
+//!   share of the bare server's.
 //! - Store: `Store::list_content` (first page, a status filter) against the
 //!   same page fetched with hand-written SQL on a dedicated connection, on
 //!   SQLite and, when it answers, PostgreSQL (`TEST_DATABASE_URL`); two more
@@ -26,20 +26,27 @@
 //!   items, and `find_answer` for questions that name an item, describe one
 //!   in other words, match nothing, or run to 2,000 characters.
 //!
-//! Everything targets 127.0.0.1, takes about three minutes after the
-//! build, and stops by itself. The sections that measure HTTP run before
-//! the one that turns the request log on (it cannot be turned off again).
-//! Settings come from the environment: `BENCH_SECONDS` (5 per dashboard
+//! Every server is a child process (see `serve.rs` and `servers.rs`):
+//! `chatdesk serve` from the release binary, and the bare baseline this
+//! program started again; with two cores or more they run on the first
+//! half of the cores and this program (its client threads, and `wrk`) on
+//! the other half, so the load generator does not take the server's CPU
+//! and each row shows how busy both sides were.
+//!
+//! Everything targets 127.0.0.1, takes about four minutes after the
+//! build, and stops by itself. `make bench` runs it with the two other
+//! programs (benches/run-all.sh). Settings come from the environment: `BENCH_SECONDS` (5 per dashboard
 //! endpoint, at most 60), `BENCH_CONFIG_ROUNDS` (10 rounds of 1 s per SDK
 //! config row), `BENCH_MIX_SECONDS` (3 per visitor-mix window),
 //! `BENCH_MIX_ROUNDS` (2), `BENCH_WARMUP_SECONDS` (1), `BENCH_CLIENTS`
-//! (4), `BENCH_WORKERS` (one per core), `BENCH_ITEMS` (1000),
+//! (4 connections), `BENCH_WORKERS` (one per server core), `BENCH_PIN=0`
+//! (no pinning), `BENCH_WRK=0` (client threads, not wrk), `BENCH_ITEMS` (1000),
 //! `BENCH_STORE_CALLS` (4000 per variant), `BENCH_MATCHER_ITEMS` (10000),
 //! `BENCH_MATCHER_QUESTIONS` (300 per kind).
 //!
 //! The code: the settings and the run order here; `seed` makes the data
 //! (`catalog` generates the libraries), `servers` starts the bare baseline
-//! and chatdesk, `load` drives client threads in a closed loop; `sdk`,
+//! and chatdesk, `load` drives wrk or client threads in a closed loop; `sdk`,
 //! `visitor`, `http`, `store` and `matcher` run and print their tables.
 
 mod catalog;

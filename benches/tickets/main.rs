@@ -175,10 +175,7 @@ fn mark(server: &Child, cores: &Cores) -> Mark {
 }
 
 fn spent(m: Mark, server: &Child, cores: &Cores) -> Spent {
-    let ((s0, c0), (s1, c1)) = match m.ticks.zip(cores.ticks()) {
-        Some(t) => t,
-        None => Default::default(),
-    };
+    let ((s0, c0), (s1, c1)) = m.ticks.zip(cores.ticks()).unwrap_or_default();
     Spent {
         server_cpu: m.cpu.zip(server.cpu()).map(|(b, a)| a.saturating_sub(b)),
         server_busy: s0.busy_until(s1),
