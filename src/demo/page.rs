@@ -164,6 +164,11 @@ pub fn serve(
                         .body(STYLE)
                 }),
             )
+            // Browsers ask for an icon; the page has none.
+            .route(
+                "/favicon.ico",
+                web::get().to(|| async { secured(HttpResponse::NoContent()).finish() }),
+            )
             .default_service(web::to(|| async {
                 secured(HttpResponse::NotFound())
                     .content_type("text/plain; charset=utf-8")

@@ -385,6 +385,7 @@ fn the_demo_page_embeds_the_widget_under_a_strict_policy() {
         "{}",
         style.content_type
     );
+    assert_eq!(demo.page("/favicon.ico").status, 204);
     assert_eq!(demo.page("/elsewhere").status, 404);
 }
 
