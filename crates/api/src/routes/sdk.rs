@@ -215,6 +215,10 @@ pub async fn open_ticket(
     let idempotent = idempotent.runner();
     let answer = sdk
         .run(move |call| {
+            // Only the session's own visitor may get its earlier answer
+            // again: the key is checked in the session's scope after it.
+            call.service
+                .authorize_session(call.key, call.session_token, id)?;
             idempotent.run(
                 &format!("session:{id}"),
                 || {

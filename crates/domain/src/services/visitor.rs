@@ -222,6 +222,19 @@ impl VisitorService {
         Ok(context)
     }
 
+    /// `Ok` when the token is the session `id`'s on the key's site (a
+    /// missing token is [`Error::SessionTokenRequired`], any other token
+    /// not found): what a request must pass before any other work, such
+    /// as giving an earlier answer again.
+    pub fn authorize_session(
+        &self,
+        key: &SecretHash,
+        token: Option<&str>,
+        id: SessionId,
+    ) -> Result<(), Error> {
+        self.session(key, token, Some(id)).map(|_| ())
+    }
+
     /// The session's messages, oldest first, with their votes.
     pub fn messages(
         &self,
