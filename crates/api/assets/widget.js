@@ -246,14 +246,21 @@
     for (const child of children) if (child) el.append(child);
     return el;
   }
-  function icon(path) {
+  // Sized and painted by attributes too, so they look right even where
+  // the stylesheet cannot apply.
+  function icon(path, size, stroked) {
     const ns = "http://www.w3.org/2000/svg";
     const svg = doc.createElementNS(ns, "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("aria-hidden", "true");
-    svg.setAttribute("focusable", "false");
+    const attrs = { viewBox: "0 0 24 24", width: size, height: size, "aria-hidden": "true", focusable: "false" };
+    for (const [k, v] of Object.entries(attrs)) svg.setAttribute(k, String(v));
     const p = doc.createElementNS(ns, "path");
     p.setAttribute("d", path);
+    p.setAttribute("fill", stroked ? "none" : "currentColor");
+    if (stroked) {
+      p.setAttribute("stroke", "currentColor");
+      p.setAttribute("stroke-width", "2.5");
+      p.setAttribute("stroke-linecap", "round");
+    }
     svg.append(p);
     return svg;
   }
@@ -263,20 +270,19 @@
   const ICON_DOWN = "M17 13V4h3v9h-3zm-2-9H6.5a2 2 0 0 0-2 1.6l-1.3 6A2 2 0 0 0 5.2 14H10v4a2 2 0 0 0 2 2l3-7V4z";
 
   const CSS = `
-:host{all:initial;font-family:var(--cd-font,system-ui,sans-serif);color:var(--cd-text,#111827);font-size:15px;line-height:1.4}
+:host{all:initial}
+.launcher,.panel{font-family:var(--cd-font,system-ui,sans-serif);font-size:15px;line-height:1.4;text-align:left;letter-spacing:normal}
 [hidden]{display:none!important}
 *{box-sizing:border-box;font:inherit;color:inherit}
 button{cursor:pointer;border:0;background:none;padding:0}
 :focus-visible{outline:3px solid var(--cd-primary,#4f46e5);outline-offset:2px;box-shadow:0 0 0 5px #fff}
 .launcher{position:fixed;z-index:2147483000;width:56px;height:56px;border-radius:50%;background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff);display:flex;align-items:center;justify-content:center;box-shadow:0 6px 20px rgba(0,0,0,.25)}
-.launcher svg{width:26px;height:26px;fill:currentColor}
 .panel{position:fixed;z-index:2147483001;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 110px));display:flex;flex-direction:column;background:var(--cd-bg,#fff);color:var(--cd-text,#111827);border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.3);overflow:hidden}
 .bottom{bottom:20px}.top{top:20px}.right{right:20px}.left{left:20px}
 .panel.bottom{bottom:88px}.panel.top{top:88px}
 header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff)}
 header h2{flex:1;margin:0;font-weight:600;font-size:16px}
 .close{width:32px;height:32px;border-radius:8px;display:flex;align-items:center;justify-content:center}
-.close svg{width:20px;height:20px;stroke:currentColor;stroke-width:2.5;fill:none}
 .intro{padding:10px 14px;border-bottom:1px solid rgba(127,127,127,.25)}
 .intro p{margin:0 0 4px}
 .disclaimer{font-size:12px;opacity:.75}
@@ -288,7 +294,6 @@ header h2{flex:1;margin:0;font-weight:600;font-size:16px}
 .msg .guide{display:block;margin-top:8px;padding:6px 10px;border-radius:8px;background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff);font-weight:600;text-align:left}
 .votes{display:flex;gap:6px;margin-top:8px}
 .votes button{display:flex;align-items:center;gap:4px;padding:3px 8px;border-radius:999px;border:1px solid rgba(127,127,127,.45);font-size:12px}
-.votes svg{width:14px;height:14px;fill:currentColor}
 .votes button[aria-pressed=true]{background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff);border-color:transparent}
 .thinking{align-self:flex-start;opacity:.7;font-style:italic}
 .note{align-self:center;font-size:13px;text-align:center;opacity:.9}
@@ -329,21 +334,23 @@ form textarea{min-height:80px;resize:vertical}
     } catch (error) {
       // an older browser: the minimal styles below
     }
-    host.style.setProperty("all", "initial");
     return false;
   }
 
   function build() {
     const host = h("div", { id: "chatdesk-widget" });
+    // Nothing of the page's own styles is inherited into the widget (an
+    // inline CSSOM property: allowed under any Content-Security-Policy).
+    host.style.setProperty("all", "initial");
     const root = host.attachShadow({ mode: "open" });
     const styled = adoptStyles(root, host);
     const ids = "chatdesk-" + randomId().slice(0, 8);
     const launcher = h("button", {
       type: "button", class: "launcher", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": ids + "-panel",
       on: { click: () => (ui.panel.hidden ? openPanel() : closePanel(true)) },
-    }, icon(ICON_CHAT));
+    }, icon(ICON_CHAT, 26));
     const title = h("h2", { id: ids + "-title" });
-    const close = h("button", { type: "button", class: "close", "aria-label": "Close chat", on: { click: () => closePanel(true) } }, icon(ICON_CLOSE));
+    const close = h("button", { type: "button", class: "close", "aria-label": "Close chat", on: { click: () => closePanel(true) } }, icon(ICON_CLOSE, 20, true));
     const welcome = h("p", { class: "welcome" });
     const disclaimer = h("p", { class: "disclaimer" });
     const log = h("div", { role: "log", "aria-label": "Conversation", "aria-live": "polite", class: "log", tabindex: "-1" });
@@ -408,8 +415,13 @@ form textarea{min-height:80px;resize:vertical}
       el.style.setProperty(corner[1], "20px");
       for (const [k, v] of Object.entries(props)) el.style.setProperty(k, v);
     };
-    place(ui.launcher, "20px", { background: "var(--cd-primary)", color: "var(--cd-on-primary)", padding: "14px", "border-radius": "50%" });
-    place(ui.panel, "88px", { background: "var(--cd-bg)", width: "340px", "max-height": "70vh", overflow: "auto", padding: "8px" });
+    place(ui.launcher, "20px", {
+      width: "56px", height: "56px", background: "var(--cd-primary)", color: "var(--cd-on-primary)", border: "0", "border-radius": "50%",
+    });
+    place(ui.panel, "88px", {
+      background: "var(--cd-bg)", color: "var(--cd-text)", "font-family": "var(--cd-font, sans-serif)", width: "340px", "max-height": "70vh",
+      overflow: "auto", padding: "8px 12px", border: "1px solid #999", "border-radius": "12px",
+    });
   }
 
   function mount() {
@@ -441,9 +453,11 @@ form textarea{min-height:80px;resize:vertical}
   function closePanel(returnFocus) {
     wantOpen = false;
     if (!ui) return;
+    // Focus inside the panel would be lost with it: it goes to the launcher.
+    const focusInside = ui.panel.contains(ui.root.activeElement);
     ui.panel.hidden = true;
     ui.launcher.setAttribute("aria-expanded", "false");
-    if (returnFocus && ui.host.isConnected) ui.launcher.focus();
+    if ((returnFocus || focusInside) && ui.host.isConnected) ui.launcher.focus();
   }
 
   // ---- the conversation -----------------------------------------------------------------------
@@ -506,7 +520,7 @@ form textarea{min-height:80px;resize:vertical}
     const make = (vote, label, path) => h("button", {
       type: "button", "aria-pressed": message.feedback === vote ? "true" : "false", "data-vote": vote,
       on: { click: () => castVote(message.id, vote, owner, group) },
-    }, icon(path), h("span", { text: label }));
+    }, icon(path, 14), h("span", { text: label }));
     const group = h("div", { class: "votes", role: "group", "aria-label": "Rate this answer" },
       make("UP", "Helpful", ICON_UP), make("DOWN", "Not helpful", ICON_DOWN));
     return group;
