@@ -413,20 +413,18 @@ describe('the chat widget in Chromium', () => {
     const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
     const w = widget(page);
     await openChat(w);
-    const before = 'Where do I find my billing history, anonymously?';
-    await ask(w, before);
+    const anonymousQuestion = 'Where do I find my billing history, anonymously?';
+    await ask(w, anonymousQuestion);
     await w.guide(BILLING_TIP).waitFor();
-    const identity = await page.evaluate(async ([externalId, email, plan, secretHash]) => {
-      window.chatdesk('identify', { externalId, traits: { email, plan }, userHash: secretHash });
-      return externalId;
-    }, [VISITOR.externalId, VISITOR.email, VISITOR.plan, userHash(seeded.identitySecret)]);
-    assert.equal(identity, VISITOR.externalId);
-    const after = 'And how do I invite a teammate, now signed in?';
-    await ask(w, after);
+    await page.evaluate(([externalId, traits, hash]) => window.chatdesk('identify', { externalId, traits, userHash: hash }), [
+      VISITOR.externalId, { email: VISITOR.email, plan: VISITOR.plan }, userHash(seeded.identitySecret),
+    ]);
+    const signedInQuestion = 'And how do I invite a teammate, now signed in?';
+    await ask(w, signedInQuestion);
     await w.guide(INVITE).last().waitFor();
     // The team sees the visitor as signed in (the identity card is the end user's, so the
     // earlier conversation of the same browser shows it too).
-    const signedIn = await conversationWith('main', after);
+    const signedIn = await conversationWith('main', signedInQuestion);
     assert.equal(signedIn.endUser.externalId, VISITOR.externalId);
     assert.equal(signedIn.endUser.traits.email, VISITOR.email);
     assert.equal(await w.alerts.filter({ hasText: /\S/ }).count(), 0, 'no error shown');
