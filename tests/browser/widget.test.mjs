@@ -85,7 +85,7 @@ before(async () => {
   owner = dashboard(api.origin, api.seeded.acme.token);
   const sites = {
     main: await seedSite('Acme', 'localhost', {}, { theme: THEME }),
-    limited: await seedSite('Acme limited', 'limited.localhost', { rateLimitPerSession: 1 }),
+    limited: await seedSite('Acme limited', 'limited.localhost', { rateLimitPerSession: 1, position: 'TOP_LEFT' }),
     paused: await seedSite('Acme paused', 'paused.localhost', {}, { pause: true }),
     draft: await seedSite('Acme draft', 'draft.localhost', {}, { publish: false }),
     broke: await seedSite('Beta', 'beta.localhost', { insufficientCreditsMessage: OUT_OF_CREDITS }, {
@@ -127,9 +127,10 @@ after(async () => {
 
 /**
  * A page in a fresh browser context (a new visitor: empty localStorage),
- * with the page's uncaught errors and console errors collected.
+ * with the page's uncaught errors and console errors collected;
+ * `beforeLoad(page)` may listen to the page before it loads.
  */
-async function visit(t, host, query = '') {
+async function visit(t, host, query = '', beforeLoad = () => {}) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
   context.setDefaultTimeout(ACTION_TIMEOUT);
   const page = await context.newPage();
@@ -140,6 +141,7 @@ async function visit(t, host, query = '') {
     if (message.type() === 'error') consoleErrors.push(message.text());
   });
   t.after(() => context.close());
+  beforeLoad(page);
   const url = `http://${host}:${pages.port}/page${query ? `?${query}` : ''}`;
   const response = await page.goto(url);
   assert.equal(response.status(), 200, url);
@@ -246,7 +248,10 @@ describe('the chat widget in Chromium', () => {
   });
 
   test('a question naming a published guide gets its "Open guide" button, and only a click fires the content event', { timeout: TEST_TIMEOUT }, async (t) => {
-    const { page, pageErrors } = await visit(t, 'localhost', 'site=main');
+    const configCalls = [];
+    const { page, pageErrors } = await visit(t, 'localhost', 'site=main', (p) => p.on('request', (r) => {
+      if (r.url().startsWith(`${api.origin}/api/v1/sdk/chat/config`)) configCalls.push(r);
+    }));
     const w = widget(page);
     await w.launcher.waitFor();
     assert.equal(await w.launcher.getAttribute('aria-expanded'), 'false');
@@ -261,6 +266,9 @@ describe('the chat widget in Chromium', () => {
     assert.ok(box.x > 1100 / 2 && box.y > 760 / 2, `launcher at ${JSON.stringify(box)}`);
     // In the site's theme colour (#0f766e).
     assert.equal(await w.launcher.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgb(15, 118, 110)');
+    // The config call went from the page's origin to the API's: a cross-origin call.
+    assert.ok(configCalls.length >= 1, 'the widget asked for its config');
+    assert.equal(await configCalls[0].headerValue('origin'), `http://localhost:${pages.port}`);
     await shot(page, '03-launcher');
     await openChat(w);
     await w.dialog.getByText('Hi! Ask me anything about Acme.').waitFor();
@@ -476,6 +484,10 @@ describe('the chat widget in Chromium', () => {
   test('past the widget\'s question limit the visitor reads the rate-limit message', { timeout: TEST_TIMEOUT }, async (t) => {
     const { page, pageErrors } = await visit(t, 'limited.localhost', 'site=limited');
     const w = widget(page);
+    // This widget is configured TOP_LEFT.
+    await w.launcher.waitFor();
+    const box = await w.launcher.boundingBox();
+    assert.ok(box.x + box.width < 1100 / 2 && box.y + box.height < 760 / 2, `launcher at ${JSON.stringify(box)}`);
     await openChat(w);
     await ask(w, 'How do I invite a teammate?');
     await w.guide(INVITE).waitFor();
