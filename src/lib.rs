@@ -173,7 +173,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM stop it gracefully).
+    /// Serves until stopped: SIGTERM stops it gracefully (requests in
+    /// flight get up to 30 s); SIGINT and SIGQUIT stop it at once.
     pub async fn run(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.stop_watcher.store(true, Ordering::Release);
