@@ -252,28 +252,7 @@ export async function startChatdesk({ binary, env, seed, logPath: keptLog }) {
     HTTP_WORKERS: '2',
     ...env,
   };
-  const cli = async (...args) => (await run(binary, args, { env: fullEnv })).stdout;
-  await cli('migrate');
-  const seeded = await seed(cli);
-  const port = await freePort();
   const logPath = keptLog || join(dir, 'server.log');
-  const log = openSync(logPath, 'w');
-  const child = spawn(binary, ['serve', '--bind', `127.0.0.1:${port}`], {
-    env: fullEnv,
-    stdio: ['ignore', log, log],
-  });
-  closeSync(log);
-  let exited = null;
-  child.on('exit', (code, signal) => {
-    exited = { code, signal };
-  });
-  const kill = () => {
-    if (exited === null) child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  };
-  // Never leave the server or its files behind, however this process ends.
-  process.on('exit', kill);
-  const origin = `http://127.0.0.1:${port}`;
   const logTail = () => {
     try {
       return readFileSync(logPath, 'utf8').split('\n').slice(-40).join('\n');
@@ -281,11 +260,42 @@ export async function startChatdesk({ binary, env, seed, logPath: keptLog }) {
       return '';
     }
   };
-  await eventually('chatdesk serve answering /healthz', async () => {
-    if (exited) throw new Error(`chatdesk serve exited (${JSON.stringify(exited)}):\n${logTail()}`);
-    const res = await fetch(`${origin}/healthz`);
-    return res.ok;
-  }, 20000);
+  let child = null;
+  let exited = null;
+  const kill = () => {
+    if (child && exited === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  // Never leave the server or its files behind, however this process ends.
+  process.on('exit', kill);
+  const cli = async (...args) => (await run(binary, args, { env: fullEnv })).stdout;
+  let seeded;
+  let origin;
+  let port;
+  try {
+    await cli('migrate');
+    seeded = await seed(cli);
+    port = await freePort();
+    origin = `http://127.0.0.1:${port}`;
+    const log = openSync(logPath, 'w');
+    child = spawn(binary, ['serve', '--bind', `127.0.0.1:${port}`], {
+      env: fullEnv,
+      stdio: ['ignore', log, log],
+    });
+    closeSync(log);
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+    });
+    await eventually('chatdesk serve answering /healthz', async () => {
+      if (exited) throw new Error(`chatdesk serve exited (${JSON.stringify(exited)}):\n${logTail()}`);
+      const res = await fetch(`${origin}/healthz`);
+      return res.ok;
+    }, 20000);
+  } catch (error) {
+    process.off('exit', kill);
+    kill();
+    throw error;
+  }
   const stop = async () => {
     process.off('exit', kill);
     if (exited === null) {
