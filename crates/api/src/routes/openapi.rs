@@ -181,17 +181,17 @@ impl Modify for CommonProblems {
     }
 }
 
-/// Documents the headers every widget SDK operation reads: `Origin`, which
-/// browsers send and which must be the site's domain, so each SDK
-/// operation can answer 403 `ORIGIN_NOT_ALLOWED`.
-struct SdkOrigin;
+/// Documents the request headers as the server reads them: `Origin` on
+/// every widget SDK operation (browsers send it, and it must be the site's
+/// domain, so each SDK operation can answer 403 `ORIGIN_NOT_ALLOWED`), and
+/// the form of an `Idempotency-Key` (1–255 visible ASCII characters, else
+/// a 422 naming the header).
+struct RequestHeaders;
 
-impl Modify for SdkOrigin {
+impl Modify for RequestHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
-            if !path.starts_with("/api/v1/sdk/") {
-                continue;
-            }
+            let sdk = path.starts_with("/api/v1/sdk/");
             let ops = [
                 &mut item.get,
                 &mut item.post,
@@ -201,6 +201,23 @@ impl Modify for SdkOrigin {
             ];
             for op in ops.into_iter().flatten() {
                 let parameters = op.parameters.get_or_insert_with(Vec::new);
+                for parameter in parameters.iter_mut() {
+                    if parameter.parameter_in == ParameterIn::Header
+                        && parameter.name == "Idempotency-Key"
+                    {
+                        parameter.schema = Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .min_length(Some(1))
+                                .max_length(Some(255))
+                                .pattern(Some("^[!-~]+$"))
+                                .into(),
+                        );
+                    }
+                }
+                if !sdk {
+                    continue;
+                }
                 if !parameters
                     .iter()
                     .any(|p| p.parameter_in == ParameterIn::Header && p.name == "Origin")
@@ -263,6 +280,14 @@ const SAME_SESSION: &[(&str, &str)] = &[
 ];
 
 const LINKS: &[LinkRow] = &[
+    // An open gate lets the visitor start a session.
+    (
+        "getChatConfig",
+        "200",
+        "OpenChatSession",
+        "openChatSession",
+        &[],
+    ),
     ("createSite", "201", "GetSite", "getSite", NEW_SITE),
     ("createSite", "201", "UpdateSite", "updateSite", NEW_SITE),
     ("createSite", "201", "DeleteSite", "deleteSite", NEW_SITE),
@@ -304,13 +329,6 @@ const LINKS: &[LinkRow] = &[
         NEW_SITE,
     ),
     ("createSite", "201", "ListTickets", "listTickets", NEW_SITE),
-    (
-        "listSites",
-        "200",
-        "GetSite",
-        "getSite",
-        &[("path.siteId", "$response.body#/items/0/id")],
-    ),
     ("getSite", "200", "UpdateSite", "updateSite", SITE_WITH_ETAG),
     ("getSite", "200", "GetWidget", "getWidget", SAME_SITE),
     (
@@ -375,13 +393,6 @@ const LINKS: &[LinkRow] = &[
         "200",
         "PublishWidget",
         "publishWidget",
-        SAME_SITE,
-    ),
-    (
-        "publishWidget",
-        "200",
-        "PauseWidget",
-        "pauseWidget",
         SAME_SITE,
     ),
     (
@@ -668,7 +679,7 @@ impl Modify for Links {
         description = "The dashboard and widget API of chatdesk. Errors are application/problem+json with a stable `code`. Lists take `limit` (1–100, default 25) and `cursor`, and answer `{items, nextCursor}`. Another tenant's ids are always 404.",
     ),
     servers((url = "/", description = "this chatdesk server")),
-    modifiers(&BearerAuth, &ApiReference, &SdkOrigin, &CommonProblems, &Links),
+    modifiers(&BearerAuth, &ApiReference, &RequestHeaders, &CommonProblems, &Links),
     // Schemas only query parameters refer to.
     components(schemas(crate::dto::FeedbackKindSchema)),
     paths(
@@ -898,6 +909,114 @@ mod tests {
         let servers = doc.servers.as_ref().expect("servers");
         assert_eq!(servers.len(), 1);
         assert_eq!(servers[0].url, "/");
+    }
+
+    /// The parameters of an operation as `location.name`.
+    fn parameters_of(op: &serde_json::Value) -> Vec<String> {
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                format!(
+                    "{}.{}",
+                    p["in"].as_str().unwrap_or(""),
+                    p["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_link_names_an_operation_and_its_parameters_in_camel_case() {
+        let doc = document();
+        let mut by_id = BTreeMap::new();
+        for item in doc["paths"].as_object().expect("paths").values() {
+            for op in item.as_object().expect("path item").values() {
+                if let Some(id) = op["operationId"].as_str() {
+                    by_id.insert(id.to_string(), op.clone());
+                }
+            }
+        }
+        let mut count = 0;
+        for (source_id, source) in &by_id {
+            let responses = source["responses"].as_object().expect("responses");
+            for (status, response) in responses {
+                let Some(links) = response["links"].as_object() else {
+                    continue;
+                };
+                for (name, link) in links {
+                    count += 1;
+                    let target_id = link["operationId"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{source_id} {status} {name}: no operationId"));
+                    let target = by_id
+                        .get(target_id)
+                        .unwrap_or_else(|| panic!("{source_id} {status} {name}: no {target_id}"));
+                    let target_params = parameters_of(target);
+                    let source_params = parameters_of(source);
+                    for (param, expression) in link["parameters"].as_object().into_iter().flatten()
+                    {
+                        assert!(
+                            target_params.contains(param),
+                            "{source_id} {status} {name}: {target_id} has no {param}"
+                        );
+                        let expression = expression.as_str().expect("an expression");
+                        if let Some(from) = expression.strip_prefix("$request.") {
+                            assert!(
+                                source_params.iter().any(|p| p == from),
+                                "{source_id} {status} {name}: {source_id} has no {from}"
+                            );
+                        } else if let Some(header) = expression.strip_prefix("$response.header.") {
+                            assert!(
+                                !response["headers"][header].is_null(),
+                                "{source_id} {status} {name}: no {header} header"
+                            );
+                        } else {
+                            assert!(
+                                expression.starts_with("$response.body#/"),
+                                "{source_id} {status} {name}: {expression}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            count,
+            LINKS.len(),
+            "a link whose source or status is missing"
+        );
+        // The visitor's path: a session to its questions, votes and ticket.
+        let ask = &by_id["askChatQuestion"]["responses"]["201"]["links"];
+        assert_eq!(ask["VoteOnAnswer"]["operationId"], "voteOnChatMessage");
+        assert_eq!(
+            ask["VoteOnAnswer"]["parameters"]["path.messageId"],
+            "$response.body#/assistantMessage/id"
+        );
+    }
+
+    #[test]
+    fn sdk_operations_document_origin_and_creating_posts_the_idempotency_key_form() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                if path.starts_with("/api/v1/sdk/") {
+                    assert!(
+                        params
+                            .iter()
+                            .any(|p| p["in"] == "header" && p["name"] == "Origin"),
+                        "{method} {path} documents no Origin"
+                    );
+                    assert!(op["responses"]["403"].is_object(), "{method} {path}");
+                }
+                for p in params.iter().filter(|p| p["name"] == "Idempotency-Key") {
+                    assert_eq!(p["schema"]["pattern"], "^[!-~]+$", "{method} {path}");
+                    assert_eq!(p["schema"]["maxLength"], 255, "{method} {path}");
+                }
+            }
+        }
     }
 
     #[test]

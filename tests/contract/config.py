@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Writes the schemathesis.toml of one contract run from the seed's JSON.
+
+Usage: config.py SEED_JSON ROLE > schemathesis.toml
+
+ROLE is OWNER (every operation: the owner's token on the dashboard, the
+seeded site key, Origin and session token on the SDK) or MEMBER (the
+dashboard with the weakest role's token, so the role checks' 403s are
+reached). Generated ids are, most of the time, one of the seeded ids (so
+requests reach real sites, content, sessions, messages and tickets) and
+otherwise generated (unknown ids) or another tenant's (404 either way).
+Operations that change what the others need (deleting or editing a site,
+re-keying it, remapping it, editing or pausing its widget, turning on
+identity verification, removing a member) get spare sites and members
+only.
+"""
+
+import json
+import sys
+
+seed = json.load(open(sys.argv[1]))
+role = sys.argv[2]
+other = seed["other"]
+
+
+def toml_str(value):
+    return json.dumps(value)
+
+
+def dictionary(name, values):
+    return f"[dictionaries.{name}]\nvalues = [{', '.join(toml_str(v) for v in values)}]\n"
+
+
+out = []
+out.append(dictionary("siteId", [seed["siteId"]] * 6 + [other["siteId"]]))
+out.append(dictionary("spareSiteId", seed["spareSiteIds"] + [other["siteId"]]))
+out.append(dictionary("contentId", seed["contentIds"] * 3 + [other["contentId"]]))
+out.append(dictionary("sessionId", [seed["sessionId"]] * 6 + [other["sessionId"]]))
+out.append(dictionary("messageId", seed["votableMessageIds"] * 4 + seed["userMessageIds"] + [other["messageId"]]))
+out.append(dictionary("ticketId", [seed["ticketId"]] * 6 + [other["ticketId"]]))
+out.append(dictionary("spareMemberId", seed["spareMemberIds"] + [other["memberId"]]))
+out.append(dictionary("sessionToken", [seed["sessionToken"]]))
+out.append(dictionary("origin", [seed["origin"]] * 3 + ["https://www.contract.test", "https://elsewhere.test"]))
+
+token = seed["tokens"][role]
+out.append(f"""
+[auth.openapi.bearer]
+bearer = {toml_str(token)}
+
+[auth.openapi.siteKey]
+api_key = {toml_str(seed["siteKey"])}
+
+[parameters]
+"path.siteId" = {{ dictionary = "siteId", probability = 0.9 }}
+"path.contentId" = {{ dictionary = "contentId", probability = 0.9 }}
+"path.sessionId" = {{ dictionary = "sessionId", probability = 0.9 }}
+"path.messageId" = {{ dictionary = "messageId", probability = 0.9 }}
+"path.ticketId" = {{ dictionary = "ticketId", probability = 0.9 }}
+"path.memberId" = {{ dictionary = "spareMemberId", probability = 0.9 }}
+"header.X-Chatdesk-Session" = {{ dictionary = "sessionToken", probability = 0.9 }}
+"header.Origin" = {{ dictionary = "origin", probability = 0.9 }}
+""")
+
+# The stateful phase walks the document's own links (none guessed) with
+# valid requests, so each step reaches what the previous one made.
+out.append("""
+[phases.stateful.generation]
+mode = "positive"
+max-examples = 80
+
+[phases.stateful.inference]
+algorithms = []
+""")
+
+for operation_id in ("deleteSite", "updateSite", "regenerateSiteApiKey", "setSiteMapping",
+                     "saveWidget", "pauseWidget", "issueIdentitySecret"):
+    out.append(f"""
+[[operations]]
+include-operation-id = "{operation_id}"
+parameters = {{ "path.siteId" = {{ dictionary = "spareSiteId", probability = 0.95 }} }}
+""")
+
+print("\n".join(out))
