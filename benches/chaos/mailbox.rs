@@ -89,12 +89,26 @@ impl Mailbox {
         format!("smtp://{}", self.addr)
     }
 
-    /// Stops the server: nothing listens on its port any more.
+    /// Stops the server: nothing listens on its port any more. A message
+    /// it accepted while stopping is counted too.
     pub(crate) fn down(&self) {
+        let (server, read) = {
+            let mut state = lock(&self.state);
+            collect(&mut state);
+            let read = state.read;
+            state.read = 0;
+            (state.server.take(), read)
+        };
+        let Some(server) = server else {
+            return;
+        };
+        let mails = server.stop();
+        let now = Instant::now();
         let mut state = lock(&self.state);
-        collect(&mut state);
-        state.server = None;
-        state.read = 0;
+        for mail in mails.iter().skip(read) {
+            let id = mail.raw_header("Message-ID").unwrap_or_default();
+            state.arrivals.push((id.trim().to_string(), now));
+        }
     }
 
     /// A new server on the same port.

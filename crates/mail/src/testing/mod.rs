@@ -220,6 +220,20 @@ impl FakeSmtpServer {
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
+
+    /// Stops listening, waits for the sessions in progress to end, and
+    /// returns every message it accepted: one accepted while it was being
+    /// stopped is not missed, as it would be by reading [`messages`]
+    /// before dropping it.
+    ///
+    /// [`messages`]: FakeSmtpServer::messages
+    pub fn stop(mut self) -> Vec<ReceivedMail> {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        self.shared.mails().clone()
+    }
 }
 
 impl fmt::Debug for FakeSmtpServer {
