@@ -281,6 +281,8 @@ pub fn serve(
     config: ApiConfig,
 ) -> std::io::Result<Server> {
     let data = AppData::new(services);
+    // The widget's script is hashed and gzipped once, here, not per request.
+    routes::widget_script::prepare();
     let workers = config.workers;
     let body_timeout =
         extract::BodyTimeout(config.body_timeout.unwrap_or(extract::DEFAULT_BODY_TIMEOUT));

@@ -12,8 +12,8 @@
 //!   content.
 //!
 //! The script is compiled into the binary; its hash and gzip encoding are
-//! made once, on first use, never per request. No authentication and no
-//! CORS headers: a `<script src>` needs neither.
+//! made once, at start-up ([`prepare`]), never per request. No
+//! authentication and no CORS headers: a `<script src>` needs neither.
 
 use std::io::Write;
 use std::sync::LazyLock;
@@ -68,8 +68,14 @@ impl WidgetScript {
     }
 }
 
-/// The script, hashed and compressed on first use.
+/// The script, hashed and compressed once.
 pub static SCRIPT: LazyLock<WidgetScript> = LazyLock::new(WidgetScript::new);
+
+/// Hashes and compresses the script now (the server calls it at start-up),
+/// so no request pays for it.
+pub fn prepare() {
+    LazyLock::force(&SCRIPT);
+}
 
 /// Whether `Accept-Encoding` admits gzip: `gzip`, `x-gzip` or `*` with a
 /// quality above zero, and no `gzip;q=0` refusing it.
