@@ -304,7 +304,7 @@ header h2{flex:1;margin:0;font-weight:600;font-size:16px}
 textarea,input{width:100%;border:1px solid rgba(127,127,127,.6);border-radius:8px;padding:8px 10px;background:var(--cd-bg,#fff);color:var(--cd-text,#111827)}
 .composer textarea{resize:none;height:40px}
 .send,.actions .primary{padding:8px 14px;border-radius:8px;background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff);font-weight:600;border:0}
-button:disabled{opacity:.55;cursor:default}
+button[aria-disabled=true]{opacity:.55;cursor:default}
 form{display:flex;flex-direction:column;gap:8px;padding:10px 14px;border-top:1px solid rgba(127,127,127,.25)}
 form h3{margin:0;font-size:15px;font-weight:600}
 .field{display:flex;flex-direction:column;gap:3px}label{font-size:13px}
@@ -526,9 +526,17 @@ form textarea{min-height:80px;resize:vertical}
     return group;
   }
 
+  // A button whose request is in flight is aria-disabled and ignores
+  // clicks; disabling it would drop the keyboard focus.
+  function pending(el, value) {
+    el.setAttribute("aria-disabled", value ? "true" : "false");
+  }
+  const isPending = (el) => el.getAttribute("aria-disabled") === "true";
+
   async function castVote(id, vote, owner, group) {
     const buttons = Array.from(group.querySelectorAll("button"));
-    buttons.forEach((b) => { b.disabled = true; });
+    if (buttons.some(isPending)) return;
+    buttons.forEach((b) => pending(b, true));
     try {
       const reply = await call("PUT", `/api/v1/sdk/chat/messages/${encodeURIComponent(id)}/feedback`, { body: { vote }, session: owner });
       if (!reply.ok || !reply.data) {
@@ -548,13 +556,13 @@ form textarea{min-height:80px;resize:vertical}
         if (!downVoted.size) withdrawOffer();
       }
     } finally {
-      buttons.forEach((b) => { b.disabled = false; });
+      buttons.forEach((b) => pending(b, false));
     }
   }
 
   function setBusy(value) {
     busy = value;
-    ui.send.disabled = value;
+    pending(ui.send, value);
     ui.log.setAttribute("aria-busy", value ? "true" : "false");
   }
 
@@ -697,13 +705,13 @@ form textarea{min-height:80px;resize:vertical}
   }
 
   async function sendTicket(f) {
-    if (f.submit.disabled) return;
+    if (isPending(f.submit)) return;
     const body = { subject: f.subject.value.trim(), body: f.message.value.trim() };
     const address = f.email.value.trim();
     if (address) body.email = address;
     const text = JSON.stringify(body);
     if (!f.keys.has(text)) f.keys.set(text, randomId());
-    f.submit.disabled = true;
+    pending(f.submit, true);
     clearAlert();
     let reply;
     try {
@@ -714,7 +722,7 @@ form textarea{min-height:80px;resize:vertical}
     } catch (error) {
       reply = error instanceof Refused ? error.reply : { status: 0, data: null };
     } finally {
-      f.submit.disabled = false;
+      pending(f.submit, false);
     }
     if (reply && reply.ok && reply.data) {
       downVoted.clear();
