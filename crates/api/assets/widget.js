@@ -290,6 +290,7 @@ header h2{flex:1;margin:0;font-weight:600;font-size:16px}
 .msg{max-width:88%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;overflow-wrap:anywhere}
 .msg p{margin:0}
 .msg[data-role=USER]{align-self:flex-end;background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff)}
+.msg[data-unanswered]{opacity:.6}
 .msg[data-role=ASSISTANT]{align-self:flex-start;background:rgba(127,127,127,.14)}
 .msg .guide{display:block;margin-top:8px;padding:6px 10px;border-radius:8px;background:var(--cd-primary,#4f46e5);color:var(--cd-on-primary,#fff);font-weight:600;text-align:left}
 .votes{display:flex;gap:6px;margin-top:8px}
@@ -575,7 +576,7 @@ form textarea{min-height:80px;resize:vertical}
 
   async function ask(text) {
     clearAlert();
-    addUser(text);
+    const bubble = addUser(text);
     const thinking = h("p", { class: "thinking", text: "Thinking…" });
     ui.log.append(thinking);
     scrollDown();
@@ -609,6 +610,8 @@ form textarea{min-height:80px;resize:vertical}
         if (answer.status === "FAILED") showAlert(WENT_WRONG);
       }
     } else {
+      // Not asked: the bubble fades and the words go back in the box.
+      bubble.setAttribute("data-unanswered", "true");
       showAlert(problemText(reply || {}));
       if (reply && reply.status === 403 && GATE_CODES.includes(reply.data && reply.data.code)) later(() => refresh(false));
       if (!ui.input.value) ui.input.value = text;
@@ -759,7 +762,7 @@ form textarea{min-height:80px;resize:vertical}
         break;
       case "on": {
         const [event, cb] = args;
-        if (!handlers[event] || typeof cb !== "function") break;
+        if (!Object.prototype.hasOwnProperty.call(handlers, event) || typeof cb !== "function") break;
         handlers[event].push(cb);
         if (event === "ready" && readyDetail) {
           const detail = readyDetail;
