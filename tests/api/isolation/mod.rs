@@ -2,6 +2,10 @@
 //! `NOT_FOUND` on every route — never 403 (which would reveal that the id
 //! exists) and never 200 — whatever B's role; and nothing of A changes.
 
+mod matrix;
+mod routes;
+mod world;
+
 use chatdesk_domain::ports::SiteRepository;
 use chatdesk_domain::secret::SecretHash;
 use chatdesk_domain::tenant::Plan;
