@@ -120,6 +120,8 @@ struct Matrix<'w> {
     ids: Vec<Id>,
     markers: Vec<Marker>,
     unknown: String,
+    /// How many attempts got each answer (status and code).
+    answers: Mutex<BTreeMap<String, usize>>,
 }
 
 impl<'w> Matrix<'w> {
@@ -129,6 +131,7 @@ impl<'w> Matrix<'w> {
             ids: world.ids(),
             markers: world.markers(),
             unknown: uuid::Uuid::now_v7().to_string(),
+            answers: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -698,6 +701,12 @@ impl<'w> Matrix<'w> {
                         )
                     };
                     let reply = send(&attempt.path);
+                    let answer = format!(
+                        "{} {}",
+                        reply.status,
+                        reply.body["code"].as_str().unwrap_or_default()
+                    );
+                    *self.answers.lock().unwrap().entry(answer).or_default() += 1;
                     let oracle = |path: &str| {
                         let key = (
                             self.who(attempt.caller),
@@ -840,6 +849,8 @@ fn no_id_of_another_tenant_site_or_session_reaches_anything_on_any_route() {
         started.elapsed().as_secs_f64(),
         built.as_secs_f64()
     );
+    let answers = matrix.answers.lock().unwrap().clone();
+    println!("isolation matrix: answers {answers:?}");
     assert_eq!(routes.len(), ROUTES.len(), "every route is tried");
     assert!(
         attempts >= AT_LEAST,
