@@ -97,7 +97,9 @@ bench-conversations: system-deps
 bench-tickets: system-deps
 	$(CARGO) bench --bench tickets
 
-# schemathesis against the OpenAPI document (installed into target/ by the script).
+# schemathesis against the OpenAPI document on a seeded server, as a MEMBER
+# and as the owner with the SDK's key and session (installed into target/
+# by the script; CONTRACT_EXAMPLES=25 cases per operation, about 3 minutes).
 test-contract:
 	tests/contract/run.sh
 

@@ -34,6 +34,7 @@ def dictionary(name, values):
 out = []
 out.append(dictionary("siteId", [seed["siteId"]] * 6 + [other["siteId"]]))
 out.append(dictionary("spareSiteId", seed["spareSiteIds"] + [other["siteId"]]))
+out.append(dictionary("deletableSiteId", seed["deletableSiteIds"] + [other["siteId"]]))
 out.append(dictionary("contentId", seed["contentIds"] * 3 + [other["contentId"]]))
 out.append(dictionary("sessionId", [seed["sessionId"]] * 6 + [other["sessionId"]]))
 out.append(dictionary("messageId", seed["votableMessageIds"] * 4 + seed["userMessageIds"] + [other["messageId"]]))
@@ -56,7 +57,6 @@ api_key = {toml_str(seed["siteKey"])}
 "path.sessionId" = {{ dictionary = "sessionId", probability = 0.9 }}
 "path.messageId" = {{ dictionary = "messageId", probability = 0.9 }}
 "path.ticketId" = {{ dictionary = "ticketId", probability = 0.9 }}
-"path.memberId" = {{ dictionary = "spareMemberId", probability = 0.9 }}
 "header.X-Chatdesk-Session" = {{ dictionary = "sessionToken", probability = 0.9 }}
 "header.Origin" = {{ dictionary = "origin", probability = 0.9 }}
 """)
@@ -72,12 +72,26 @@ max-examples = 80
 algorithms = []
 """)
 
-for operation_id in ("deleteSite", "updateSite", "regenerateSiteApiKey", "setSiteMapping",
-                     "saveWidget", "pauseWidget", "issueIdentitySecret"):
+# Their site ids come from these dictionaries only, never from the ids
+# other operations' responses carried (which include the seeded site's).
+for operation_id, parameter, ids in (
+        ("deleteSite", "siteId", "deletableSiteId"), ("updateSite", "siteId", "spareSiteId"),
+        ("regenerateSiteApiKey", "siteId", "spareSiteId"), ("setSiteMapping", "siteId", "spareSiteId"),
+        ("saveWidget", "siteId", "spareSiteId"), ("pauseWidget", "siteId", "spareSiteId"),
+        ("issueIdentitySecret", "siteId", "spareSiteId"), ("removeMember", "memberId", "spareMemberId")):
     out.append(f"""
 [[operations]]
 include-operation-id = "{operation_id}"
-parameters = {{ "path.siteId" = {{ dictionary = "spareSiteId", probability = 0.95 }} }}
+parameters = {{ "path.{parameter}" = {{ dictionary = "{ids}", probability = 0.95 }} }}
+
+[operations.phases.examples.extra-data-sources]
+responses = false
+
+[operations.phases.coverage.extra-data-sources]
+responses = false
+
+[operations.phases.fuzzing.extra-data-sources]
+responses = false
 """)
 
 print("\n".join(out))

@@ -21,7 +21,9 @@
 # tickets. Stops by itself (about 3 minutes on 2 cores) and cleans up.
 #
 # CONTRACT_EXAMPLES (default 25) sets the cases per operation of the OWNER
-# run (the MEMBER run takes a third); CONTRACT_SEED makes a run repeatable.
+# run (the MEMBER run takes a third); CONTRACT_SEED makes a run repeatable;
+# CONTRACT_REPORT_DIR keeps the NDJSON reports, the configurations, the
+# seed, the document and the server's log.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -77,6 +79,10 @@ run OWNER "$examples" || status=1
 python3 tests/contract/report.py "$work/openapi.json" "$work/MEMBER.ndjson" "$work/OWNER.ndjson" \
   --require-stateful openChatSession,askChatQuestion,voteOnChatMessage,openSupportTicket,listChatMessages,getConversation,getTicket \
   || status=1
+if [ -n "${CONTRACT_REPORT_DIR:-}" ]; then
+  mkdir -p "$CONTRACT_REPORT_DIR"
+  cp "$work"/*.ndjson "$work"/*.toml "$work/seed.json" "$work/openapi.json" "$work/server.log" "$CONTRACT_REPORT_DIR/"
+fi
 if [ "$status" -ne 0 ]; then
   echo "contract: FAILED (server log: last lines)"
   tail -n 20 "$work/server.log"

@@ -129,7 +129,7 @@ def main():
                    content(token, site_id, "TOOLTIP", "Billing page")]
     seen = visitor(site_key, "contract.test", site_id, token)
     spare_sites = [site(token, f"spare{i}.contract.test", f"Spare {i}", published=i % 2 == 0)[0]
-                   for i in range(3)]
+                   for i in range(6)]
 
     other = tenant("Other", "owner@other.test")
     other_site, other_key = site(other["token"], "other.test", "Other")
@@ -148,7 +148,10 @@ def main():
         "origin": ORIGIN,
         "contentIds": content_ids,
         **seen,
-        "spareSiteIds": spare_sites,
+        # Edited, re-keyed, remapped, paused and verified by the fuzzer…
+        "spareSiteIds": spare_sites[:3],
+        # … and deleted.
+        "deletableSiteIds": spare_sites[3:],
         "other": {
             "siteId": other_site,
             "contentId": other_content,

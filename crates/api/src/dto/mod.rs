@@ -255,11 +255,20 @@ impl From<&Site> for SiteView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSite {
-    /// Bare domain, e.g. `example.com` (lower-cased; ≤ 253 characters).
+    /// Bare domain, e.g. `example.com`: a host name (letters, digits and
+    /// hyphens in dot-separated labels, not an IP address; lower-cased on
+    /// the way in; ≤ 253 characters).
     #[schema(min_length = 1, max_length = 253, example = "docs.example.com")]
+    #[schema(
+        pattern = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+    )]
     pub domain: String,
-    /// Display name, 1–20 characters.
+    /// Display name, 1–20 characters on one line, not blank (no control,
+    /// line-breaking or invisible formatting characters).
     #[schema(min_length = 1, max_length = 20)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*$"
+    )]
     pub name: String,
     /// Whether subdomains count as the site (default false).
     #[serde(default)]
@@ -282,11 +291,17 @@ pub struct CreatedSite {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateSite {
-    /// New domain.
+    /// New domain (a host name, as on create).
     #[schema(min_length = 1, max_length = 253)]
+    #[schema(
+        pattern = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+    )]
     pub domain: Option<String>,
-    /// New name.
+    /// New name (1–20 characters on one line, as on create).
     #[schema(min_length = 1, max_length = 20)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*$"
+    )]
     pub name: Option<String>,
     /// New subdomain rule.
     pub allow_subdomains: Option<bool>,

@@ -396,13 +396,6 @@ const LINKS: &[LinkRow] = &[
         SAME_SITE,
     ),
     (
-        "pauseWidget",
-        "200",
-        "PublishWidget",
-        "publishWidget",
-        SAME_SITE,
-    ),
-    (
         "createContent",
         "201",
         "GetContent",
