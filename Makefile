@@ -6,7 +6,7 @@ CARGO ?= cargo
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 export TEST_DATABASE_URL
 
-.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client test-browser browser-deps bench bench-conversations bench-tickets lint fmt clippy clean-data help
+.PHONY: run build test test-unit test-http-postgres test-contract test-openapi-client test-browser browser-deps bench bench-conversations bench-tickets chaos lint fmt clippy clean-data help
 
 help:
 	@echo "make run    build, migrate the embedded SQLite database, seed the demo into it when empty, serve the API on 127.0.0.1:8080 and the demo page on http://localhost:8081/"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench  release-build and run every benchmark program (about 25 minutes; writes docs/benchmarks.md's figures)"
 	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
 	@echo "make bench-tickets  ticket creation while SMTP is slow, and a backlog's delivery once it is back (SQLite and PostgreSQL; about 3 minutes)"
+	@echo "make chaos  faults: SMTP down and SIGKILL during 1,000 tickets, PostgreSQL restarted under traffic, two replicas (own PostgreSQL cluster; about 4 minutes)"
 	@echo "make test-browser  the chat widget in headless Chromium (Debian's chromium, installed when missing; screenshots in target/browser-screenshots/)"
 	@echo "make lint   cargo fmt --check and cargo clippy -D warnings"
 
@@ -96,6 +97,15 @@ bench-conversations: system-deps
 # BENCH_TICKETS=20 BENCH_BACKLOG=30 for a quick run).
 bench-tickets: system-deps
 	$(CARGO) bench --bench tickets
+
+# Faults, each scenario checked and ending PASS or FAIL (non-zero exit on
+# any FAIL): tickets while SMTP is down and chatdesk is killed, PostgreSQL
+# stopped and started under traffic, two replicas on one database. Runs
+# its own throw-away PostgreSQL cluster (never the shared one); about 4
+# minutes (see docs/benchmarks.md; CHAOS_TICKETS=100 CHAOS_SMTP_OUTAGE_SECONDS=10
+# CHAOS_CREATE_SECONDS=15 for a quick run).
+chaos: system-deps
+	$(CARGO) bench --bench chaos
 
 # schemathesis against the OpenAPI document on a seeded server, as a MEMBER
 # and as the owner with the SDK's key and session (installed into target/
