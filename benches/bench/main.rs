@@ -91,7 +91,7 @@ fn main() -> Result<()> {
         std::env::consts::ARCH
     );
     println!(
-        "settings: HTTP {} keep-alive client threads, {} server workers each, \
+        "settings: HTTP {} keep-alive connections (wrk) or client threads, {} server workers each, \
          {} s per dashboard endpoint and {} s per visitor-mix window after {} s warm-up; {} content \
          items per site (dashboard site 2 in 3 PUBLISHED, SDK sites 4 in 5); store {} calls per \
          variant in {ROUNDS} alternating rounds on fresh connections; matcher over {} items, {} \

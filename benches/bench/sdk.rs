@@ -55,12 +55,15 @@ pub(crate) fn config(s: &Settings) -> Result<()> {
     )?;
     println!(
         "SDK config route on 127.0.0.1, SQLite, a PRO site with a published widget, seeded in {} ms; \
-         {} rounds of {} s per row after {} ms warm-up each, rows taking turns; {} client \
-         threads, {} server workers",
+         {} rounds of {} s per row ({}), rows taking turns; {} keep-alive connections, {} \
+         server workers",
         seeding.elapsed().as_millis(),
         s.config_rounds,
         WINDOW.seconds.as_secs_f64(),
-        WINDOW.warmup.as_millis(),
+        match s.generator {
+            crate::load::Generator::Wrk(_) => "wrk: no warm-up, the check requests warmed the cache".to_string(),
+            crate::load::Generator::Threads => format!("after {} ms warm-up each", WINDOW.warmup.as_millis()),
+        },
         s.clients,
         s.workers,
     );
