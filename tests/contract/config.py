@@ -63,10 +63,10 @@ api_key = {toml_str(seed["siteKey"])}
 
 # The stateful phase walks the document's own links (none guessed) with
 # valid requests, so each step reaches what the previous one made.
-out.append("""
+out.append(f"""
 [phases.stateful.generation]
 mode = "positive"
-max-examples = 80
+max-examples = {300 if role == "OWNER" else 40}
 
 [phases.stateful.inference]
 algorithms = []
@@ -92,6 +92,16 @@ responses = false
 
 [operations.phases.fuzzing.extra-data-sources]
 responses = false
+""")
+
+# The API reference page is Swagger UI's own service, which answers 404
+# (not 405) to a method it does not serve.
+out.append("""
+[[operations]]
+include-operation-id = "getApiReference"
+
+[operations.phases.coverage]
+unexpected-methods = []
 """)
 
 print("\n".join(out))

@@ -126,7 +126,11 @@ def main():
 
     site_id, site_key = site(token, "contract.test", "Contract")
     content_ids = [content(token, site_id, "FLOW", "Invite a teammate"),
-                   content(token, site_id, "TOOLTIP", "Billing page")]
+                   content(token, site_id, "TOOLTIP", "Billing page"),
+                   # Generated questions often hold a "0": those are answered
+                   # by this Tooltip (an ASSISTANT message to vote on), the
+                   # others by the notice that no model is configured.
+                   content(token, site_id, "TOOLTIP", "0")]
     seen = visitor(site_key, "contract.test", site_id, token)
     spare_sites = [site(token, f"spare{i}.contract.test", f"Spare {i}", published=i % 2 == 0)[0]
                    for i in range(6)]
