@@ -343,6 +343,35 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
         })
         .count();
     let foreign = arrived.difference(&acknowledged).count();
+    // Each repeat: when its copies arrived, and the fault nearest before
+    // the first.
+    let named_faults: Vec<(Instant, &str)> = kill_at
+        .iter()
+        .map(|k| (*k, "SIGKILL"))
+        .chain(smtp_down_at.map(|d| (d, "SMTP's stop")))
+        .collect();
+    let arrivals = mail.arrivals();
+    for (id, (_, first)) in &repeats {
+        let copies: Vec<String> = arrivals
+            .iter()
+            .filter(|(m, _)| m == *id)
+            .map(|(_, at)| format!("{:.1} s", at.saturating_duration_since(start).as_secs_f64()))
+            .collect();
+        let nearest = named_faults
+            .iter()
+            .filter(|(at, _)| *at + Duration::from_millis(50) >= *first)
+            .min_by_key(|(at, _)| *at)
+            .map_or("none after it".to_string(), |(at, what)| {
+                format!(
+                    "{what} at {:.1} s",
+                    at.saturating_duration_since(start).as_secs_f64()
+                )
+            });
+        println!(
+            "  repeated {id}: arrived at {}; the next fault after its first copy: {nearest}",
+            copies.join(", ")
+        );
+    }
     println!(
         "SMTP: {} messages, {} distinct Message-IDs of tickets ({} not of an acknowledged \
          ticket); {} arrived twice or more, {} of them first arriving within {} s before a kill \

@@ -29,6 +29,7 @@
 //! `CHAOS_MAX_LATENCY_MS` (5000: no call may take longer),
 //! `CHAOS_REPLICA_VISITORS` (60), `CHAOS_SCENARIOS` (`1,2,3`).
 
+mod cleanup;
 mod http;
 mod kills;
 mod mailbox;
@@ -127,6 +128,7 @@ fn main() {
 
 fn run() -> Result<bool> {
     let s = Settings::from_env()?;
+    cleanup::on_signal_stop_everything()?;
     println!(
         "chatdesk faults ({}); {} cores, {} {}",
         if cfg!(debug_assertions) {

@@ -20,7 +20,6 @@ const OS_USER: &str = "postgres";
 pub(crate) struct Cluster {
     dir: PathBuf,
     port: u16,
-    running: bool,
 }
 
 /// A port nobody listens on right now.
@@ -73,10 +72,10 @@ impl Cluster {
             uuid::Uuid::new_v4().simple()
         ));
         std::fs::create_dir(&dir)?;
+        crate::cleanup::add_cluster(dir.clone());
         let mut cluster = Cluster {
             dir,
             port: free_port()?,
-            running: false,
         };
         if is_root() {
             run(
@@ -154,7 +153,6 @@ impl Cluster {
             ),
             "pg_ctl start",
         )?;
-        self.running = true;
         self.wait_accepting(Duration::from_secs(30))?;
         Ok(started.elapsed())
     }
@@ -170,7 +168,6 @@ impl Cluster {
             ),
             "pg_ctl stop",
         )?;
-        self.running = false;
         Ok(started.elapsed())
     }
 
@@ -210,34 +207,33 @@ impl Cluster {
     }
 }
 
+/// Stops the cluster in `dir` (immediate mode) if it runs, and removes
+/// the directory.
+pub(crate) fn stop_and_remove(dir: &Path) {
+    let data = dir.join("data").display().to_string();
+    if dir.join("data").join("postmaster.pid").exists() {
+        let stopped = as_postgres(
+            "pg_ctl",
+            &["stop", "-D", &data, "-m", "immediate", "-w", "-t", "30"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+        println!(
+            "postgres: stopped the throw-away cluster in {} ({})",
+            dir.display(),
+            stopped.map_or_else(|e| e.to_string(), |s| s.to_string())
+        );
+    }
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => println!("postgres: removed {}", dir.display()),
+        Err(e) => println!("postgres: could not remove {}: {e}", dir.display()),
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if self.running {
-            let stopped = as_postgres(
-                "pg_ctl",
-                &[
-                    "stop",
-                    "-D",
-                    &self.data(),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "-t",
-                    "30",
-                ],
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-            println!(
-                "postgres: stopped the throw-away cluster on port {} ({})",
-                self.port,
-                stopped.map_or_else(|e| e.to_string(), |s| s.to_string())
-            );
-        }
-        match std::fs::remove_dir_all(&self.dir) {
-            Ok(()) => println!("postgres: removed {}", self.dir.display()),
-            Err(e) => println!("postgres: could not remove {}: {e}", self.dir.display()),
-        }
+        crate::cleanup::remove_cluster(&self.dir);
+        stop_and_remove(&self.dir);
     }
 }

@@ -73,6 +73,7 @@ impl Server {
             .stdout(out)
             .stderr(err)
             .spawn()?;
+        crate::cleanup::add_process(child.id());
         self.child = Some(child);
         self.starts += 1;
         let agent = crate::http::agent(Duration::from_secs(2));
@@ -120,6 +121,7 @@ impl Server {
     /// SIGKILL (no shutdown: open connections and transactions die).
     pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            crate::cleanup::remove_process(child.id());
             let _ = child.kill();
             let _ = child.wait();
         }
