@@ -109,7 +109,7 @@ chaos: system-deps
 
 # schemathesis against the OpenAPI document on a seeded server, as a MEMBER
 # and as the owner with the SDK's key and session (installed into target/
-# by the script; CONTRACT_EXAMPLES=25 cases per operation, about 3 minutes).
+# by the script; CONTRACT_EXAMPLES=25 cases per operation, about 2 minutes).
 test-contract:
 	tests/contract/run.sh
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the schemathesis.toml of one contract run from the seed's JSON.
 
-Usage: config.py SEED_JSON ROLE > schemathesis.toml
+Usage: config.py SEED_JSON ROLE MAX_EXAMPLES > schemathesis.toml
 
 ROLE is OWNER (every operation: the owner's token on the dashboard, the
 seeded site key, Origin and session token on the SDK) or MEMBER (the
@@ -20,6 +20,7 @@ import sys
 
 seed = json.load(open(sys.argv[1]))
 role = sys.argv[2]
+examples = int(sys.argv[3])
 other = seed["other"]
 
 
@@ -61,12 +62,17 @@ api_key = {toml_str(seed["siteKey"])}
 "header.Origin" = {{ dictionary = "origin", probability = 0.9 }}
 """)
 
-# The stateful phase walks the document's own links (none guessed) with
-# valid requests, so each step reaches what the previous one made.
+# MAX_EXAMPLES cases per operation in the generated phases. The stateful
+# phase walks the document's own links (none guessed) with valid requests,
+# so each step reaches what the previous one made, in more scenarios for
+# the owner (whose roots succeed) than for a MEMBER.
 out.append(f"""
+[generation]
+max-examples = {examples}
+
 [phases.stateful.generation]
 mode = "positive"
-max-examples = {300 if role == "OWNER" else 40}
+max-examples = {examples * 8 if role == "OWNER" else examples * 2}
 
 [phases.stateful.inference]
 algorithms = []

@@ -1,26 +1,46 @@
 """schemathesis hooks of the contract test (loaded through SCHEMATHESIS_HOOKS).
 
-Generated site domains are short and repeat ("a", "a.a"), and a domain is
-taken once: most generated sites would be a 409 SITE_EXISTS, and the
-stateful phase would rarely get a new site to follow. Just before a site is
-created or edited, a well-formed domain gets a label of its own in front
-(`s17.a.a`), so it is new; anything else is sent as generated.
+- Generated site domains are short and repeat ("a", "a.a"), and a domain is
+  taken once: most generated sites would be a 409 SITE_EXISTS, and the
+  stateful phase would rarely get a new site to follow. Just before a site
+  is created or edited, a well-formed domain gets a label of its own in
+  front (`s17.a.a`), so it is new; anything else is sent as generated.
+- In the stateful phase, generated Idempotency-Keys repeat across scenarios
+  too, and a repeated key rightly replays the first answer: a member made
+  and removed in one scenario would come back as "made" in the next, with
+  an id that is gone. There, a well-formed key gets a suffix of its own, so
+  each scenario makes what it follows; the generated phases send the keys
+  as generated (and see replays).
 """
 
 import itertools
 import re
+from collections.abc import MutableMapping
 
 import schemathesis
 
 HOST = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,240}$")
 SITE_WRITES = {"POST /api/v1/sites", "PATCH /api/v1/sites/{siteId}"}
 counter = itertools.count(1)
+
+
+def phase_of(case):
+    meta = getattr(case, "_meta", None)
+    return str(meta.phase.name) if meta is not None else None
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
     operation = context.operation
-    if operation is None or operation.label not in SITE_WRITES:
+    if operation is None:
+        return
+    headers = case.headers
+    if phase_of(case) == "stateful" and isinstance(headers, MutableMapping):
+        key = headers.get("Idempotency-Key")
+        if isinstance(key, str) and IDEMPOTENCY_KEY.match(key):
+            headers["Idempotency-Key"] = f"{key}-{next(counter)}"
+    if operation.label not in SITE_WRITES:
         return
     body = case.body
     if not isinstance(body, dict) or not isinstance(body.get("domain"), str):
