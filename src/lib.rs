@@ -86,7 +86,7 @@ pub fn services(store: Store, model: Option<Arc<dyn AnswerModel>>, model_ranks: 
         content: ContentService::new(clock(), ids(), store.clone(), store.clone()),
         conversations: ConversationService::new(store.clone(), store.clone()),
         tickets: TicketService::new(clock(), store.clone(), store.clone()),
-        idempotency: IdempotencyService::new(clock(), store.clone()),
+        idempotency: IdempotencyService::new(clock(), store.clone(), store.clone()),
         visitors: VisitorService::new(clock(), ids(), store.clone(), model).with_ranker(ranker),
         readiness: store,
     }

@@ -9,13 +9,14 @@
 //! and without the client's key the stored bytes reveal nothing.
 //!
 //! The use case and the answer's record share one hop to the blocking
-//! pool: a key is reserved (a unique row; a concurrent request with the
-//! same key gets [`Error::IdempotencyKeyInUse`]), the use case runs, and
-//! the answer is recorded; a failed use case releases the key, as nothing
-//! was made. A process that dies between making the thing and recording
-//! the answer leaves the key reserved: it then answers
-//! [`Error::IdempotencyKeyInUse`] until it expires rather than risk making
-//! the thing twice.
+//! pool and one database transaction: the key is reserved (a unique row),
+//! the use case runs, and the answer is recorded, all committed together.
+//! A failed use case rolls the reservation back with what it wrote, so a
+//! retry runs it again; a process that dies midway leaves nothing behind,
+//! so a retry makes the thing once. A concurrent request with the same key
+//! waits for the first one's transaction and then gets its answer (a
+//! reservation found without an answer, which no transaction commits, is
+//! [`Error::IdempotencyKeyInUse`]).
 
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};

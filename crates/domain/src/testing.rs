@@ -39,7 +39,7 @@ pub use crate::ports::{
 };
 
 #[cfg(feature = "testing")]
-pub use ports::{fixed_clock, random_ids};
+pub use ports::{fixed_clock, random_ids, WithoutTransaction};
 
 /// Builders with sensible defaults for every entity: `a_site().name("Docs").build()`.
 pub mod builders {
@@ -321,7 +321,19 @@ mod ports {
     use std::sync::Arc;
 
     use super::builders::t0;
-    use crate::ports::{Clock, IdGenerator, MockClock, RandomIds};
+    use crate::error::Error;
+    use crate::ports::{Clock, IdGenerator, MockClock, RandomIds, UnitOfWork};
+
+    /// A unit of work with no transaction: it runs the work as it is (for
+    /// services over mocked repositories, which have nothing to roll back).
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct WithoutTransaction;
+
+    impl UnitOfWork for WithoutTransaction {
+        fn atomically(&self, work: &mut dyn FnMut() -> Result<(), Error>) -> Result<(), Error> {
+            work()
+        }
+    }
 
     /// A clock that always says [`t0`](super::builders::t0).
     pub fn fixed_clock() -> Arc<dyn Clock> {

@@ -1,13 +1,15 @@
 //! Idempotent creating requests over a mocked key store: a first request
 //! runs and is remembered, a retry gets the first answer, another request
-//! with the key is refused, an unanswered key is in use, a failure frees
-//! the key.
+//! with the key is refused, an unanswered key is in use, and the
+//! reservation, the use case and the answer are one unit of work that a
+//! failure rolls back whole.
 
 use std::sync::{Arc, Mutex};
 
 use chatdesk_domain::idempotency::{IdempotencyKey, Reservation};
+use chatdesk_domain::ports::UnitOfWork;
 use chatdesk_domain::services::{Answer, IdempotencyService};
-use chatdesk_domain::testing::{fixed_clock, MockIdempotencyRepository};
+use chatdesk_domain::testing::{fixed_clock, MockIdempotencyRepository, WithoutTransaction};
 use chatdesk_domain::Error;
 
 fn answer(body: &str) -> Answer {
@@ -19,7 +21,25 @@ fn answer(body: &str) -> Answer {
 }
 
 fn service(repo: MockIdempotencyRepository) -> IdempotencyService {
-    IdempotencyService::new(fixed_clock(), Arc::new(repo))
+    with_unit(repo, Arc::new(WithoutTransaction))
+}
+
+fn with_unit(mut repo: MockIdempotencyRepository, unit: Arc<dyn UnitOfWork>) -> IdempotencyService {
+    repo.expect_forget_keys_before().returning(|_| Ok(()));
+    IdempotencyService::new(fixed_clock(), Arc::new(repo), unit)
+}
+
+/// A unit of work that records how each unit ended: `true` kept
+/// (committed), `false` rolled back.
+#[derive(Default)]
+struct Outcomes(Mutex<Vec<bool>>);
+
+impl UnitOfWork for Outcomes {
+    fn atomically(&self, work: &mut dyn FnMut() -> Result<(), Error>) -> Result<(), Error> {
+        let result = work();
+        self.0.lock().expect("lock").push(result.is_ok());
+        result
+    }
 }
 
 #[test]
@@ -86,7 +106,7 @@ fn a_retry_gets_the_first_answer_without_running() {
 }
 
 #[test]
-fn another_request_or_an_unanswered_key_is_refused_and_a_failure_frees_the_key() {
+fn another_request_or_an_unanswered_key_is_refused_and_a_failure_rolls_the_reservation_back() {
     let key = IdempotencyKey::parse("k-1").expect("key");
     let mut repo = MockIdempotencyRepository::new();
     repo.expect_reserve_key()
@@ -108,8 +128,8 @@ fn another_request_or_an_unanswered_key_is_refused_and_a_failure_frees_the_key()
     repo.expect_reserve_key()
         .return_once(|_| Ok(Reservation::Reserved));
     repo.expect_record_answer().never();
-    repo.expect_release_key().times(1).returning(|_| Ok(()));
-    let err = service(repo)
+    let outcomes = Arc::new(Outcomes::default());
+    let err = with_unit(repo, outcomes.clone())
         .run(
             Some(&key),
             "s",
@@ -119,6 +139,11 @@ fn another_request_or_an_unanswered_key_is_refused_and_a_failure_frees_the_key()
         )
         .expect_err("failed");
     assert_eq!(err, Error::MemberExists);
+    assert_eq!(
+        *outcomes.0.lock().expect("lock"),
+        vec![false],
+        "the reservation is rolled back with the failed use case"
+    );
 
     // Without a key the use case simply runs.
     let repo = MockIdempotencyRepository::new();

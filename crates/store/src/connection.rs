@@ -280,11 +280,15 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    match conn {
-        DbConnection::Pg(_) => conn.transaction(f),
-        DbConnection::Sqlite(sqlite) => {
+    if let DbConnection::Sqlite(sqlite) = conn {
+        // Inside a unit of work (see `crate::unit`) the transaction already
+        // holds the write lock, and this one is a savepoint of it.
+        let outermost = AnsiTransactionManager::transaction_manager_status_mut(sqlite)
+            .transaction_depth()?
+            .is_none();
+        if outermost {
             AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-            match f(conn) {
+            return match f(conn) {
                 Ok(value) => {
                     <DbConnection as Connection>::TransactionManager::commit_transaction(conn)?;
                     Ok(value)
@@ -293,9 +297,10 @@ where
                     <DbConnection as Connection>::TransactionManager::rollback_transaction(conn)?;
                     Err(error)
                 }
-            }
+            };
         }
     }
+    conn.transaction(f)
 }
 
 /// Makes and checks pooled connections.

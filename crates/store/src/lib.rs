@@ -26,6 +26,7 @@ mod rows;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod unit;
 
 use std::time::Duration;
 
@@ -131,8 +132,8 @@ impl Store {
         migrate::run_locked(&self.url)
     }
 
-    /// A pooled connection.
-    pub(crate) fn conn(&self) -> Result<PooledConnection, StoreError> {
+    /// A connection from the pool (repositories ask [`Store::conn`]).
+    pub(crate) fn pooled(&self) -> Result<PooledConnection, StoreError> {
         observability::checkout(&self.pool, &self.checkout_waits, CHECKOUT_TIMEOUT)
             .map_err(|e| StoreError::Pool(e.to_string()))
     }

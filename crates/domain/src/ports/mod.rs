@@ -339,13 +339,26 @@ pub trait Mailer: Send + Sync {
     fn send(&self, email: &OutgoingEmail) -> Result<MailOutcome, MailError>;
 }
 
+/// Runs several repository calls as one unit (one database transaction,
+/// which the calls `work` makes on this thread join): what they write is
+/// kept together or not at all, and a process that dies midway leaves
+/// nothing. Not mocked: `testing::WithoutTransaction` (behind the
+/// `testing` feature) runs the work as it is, for tests over mocked
+/// repositories.
+pub trait UnitOfWork: Send + Sync {
+    /// Runs `work`; keeps what it wrote only when it returns `Ok`.
+    fn atomically(&self, work: &mut dyn FnMut() -> Result<(), Error>) -> Result<(), Error>;
+}
+
 /// Remembers idempotency keys and their first answers (see
 /// [`crate::idempotency`]).
 #[cfg_attr(feature = "testing", automock)]
 pub trait IdempotencyRepository: Send + Sync {
+    /// Forgets the keys reserved before `before` (their lifetime is over).
+    fn forget_keys_before(&self, before: DateTime<Utc>) -> Result<(), Error>;
+
     /// Reserves the key (a unique row) for this request, or says what its
-    /// first request left; keys older than
-    /// [`crate::idempotency::KEY_LIFETIME`] are forgotten first.
+    /// first request left.
     fn reserve_key(
         &self,
         record: &crate::idempotency::KeyRecord,
@@ -359,10 +372,6 @@ pub trait IdempotencyRepository: Send + Sync {
         sealed: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), Error>;
-
-    /// Releases a reserved key whose request made nothing (it failed), so
-    /// a retry runs it again.
-    fn release_key(&self, digest: &str) -> Result<(), Error>;
 }
 
 mod conversation;

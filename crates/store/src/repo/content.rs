@@ -80,7 +80,7 @@ impl ContentRepository for Store {
                 ),
             };
         }
-        let rows = query.load(&mut conn).map_err(StoreError::Query)?;
+        let rows = query.load(&mut *conn).map_err(StoreError::Query)?;
         let items = convert(rows, ContentRow::into_domain)?;
         Ok(Page::from_overfetch(items, page.limit, |item| item.id))
     }
@@ -91,7 +91,7 @@ impl ContentRepository for Store {
             .filter(content_items::site_id.eq(site.to_string()))
             .filter(content_items::id.eq(id.to_string()))
             .select(ContentRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         match row {

@@ -259,7 +259,7 @@ impl ConversationRepository for Store {
             .filter(chat_sessions::id.eq(id.to_string()))
             .filter(chat_sessions::site_id.eq(site.to_string()))
             .select((SessionRow::as_select(), EndUserRow::as_select()))
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         let (session, end_user) = found.ok_or(Error::NotFound(Entity::Session))?;
@@ -269,7 +269,7 @@ impl ConversationRepository for Store {
             Some(ticket) => support_tickets::table
                 .find(ticket.to_string())
                 .select(support_tickets::status)
-                .first::<String>(&mut conn)
+                .first::<String>(&mut *conn)
                 .optional()
                 .map_err(StoreError::Query)?
                 .map(|status| {
@@ -282,7 +282,7 @@ impl ConversationRepository for Store {
             .filter(chat_messages::session_id.eq(id.to_string()))
             .select(chat_messages::id)
             .order(chat_messages::id.desc())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         let last_message = last_message
@@ -326,7 +326,7 @@ impl ConversationRepository for Store {
             query = query.filter(chat_messages::id.gt(after.to_string()));
         }
         let rows: Vec<(MessageRow, Option<String>)> =
-            query.load(&mut conn).map_err(StoreError::Query)?;
+            query.load(&mut *conn).map_err(StoreError::Query)?;
         Ok(convert(rows, |(message, vote)| {
             Ok(TimelineEntry {
                 message: message.into_domain()?,

@@ -20,7 +20,7 @@ impl TenantDirectory for Store {
             .select(TenantRow::as_select())
             .order((tenants::created_at.asc(), tenants::id.asc()))
             .limit(i64::from(limit))
-            .load(&mut conn)
+            .load(&mut *conn)
             .map_err(StoreError::Query)?;
         Ok(convert(rows, TenantRow::into_domain)?)
     }
@@ -38,7 +38,7 @@ impl TenantDirectory for Store {
                 .filter(tenant_members::id.eq(member.to_string())),
         )
         .set(tenant_members::token_hash.eq(token.to_hex()))
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .map_err(StoreError::Query)?;
         if changed == 0 {
             return Err(Error::NotFound(Entity::Member));

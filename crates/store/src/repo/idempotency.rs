@@ -1,8 +1,9 @@
-//! Idempotency keys: reserved by a unique row, answered, released, and
-//! forgotten after their lifetime.
+//! Idempotency keys: reserved by a unique row and answered in the unit of
+//! work of the request they guard (see `crate::unit`), and forgotten after
+//! their lifetime.
 
-use chatdesk_domain::idempotency::{KeyRecord, Reservation, KEY_LIFETIME};
-use chatdesk_domain::ports::IdempotencyRepository;
+use chatdesk_domain::idempotency::{KeyRecord, Reservation};
+use chatdesk_domain::ports::{IdempotencyRepository, UnitOfWork};
 use chatdesk_domain::Error;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -37,15 +38,20 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 impl IdempotencyRepository for Store {
+    fn forget_keys_before(&self, before: DateTime<Utc>) -> Result<(), Error> {
+        let mut conn = self.conn()?;
+        diesel::delete(
+            idempotency_keys::table.filter(idempotency_keys::created_at.lt(to_db_time(before))),
+        )
+        .execute(&mut *conn)
+        .map_err(StoreError::Query)?;
+        Ok(())
+    }
+
     fn reserve_key(&self, record: &KeyRecord) -> Result<Reservation, Error> {
         let now = to_db_time(record.at);
-        let expired = to_db_time(record.at - KEY_LIFETIME);
         let mut conn = self.conn()?;
         Ok(write_transaction(&mut conn, |conn| {
-            diesel::delete(
-                idempotency_keys::table.filter(idempotency_keys::created_at.lt(expired)),
-            )
-            .execute(conn)?;
             let sql = match conn.backend() {
                 crate::Backend::Postgres => RESERVE.to_string(),
                 crate::Backend::Sqlite => RESERVE.replace('$', "?"),
@@ -98,20 +104,14 @@ impl IdempotencyRepository for Store {
                 idempotency_keys::answer.eq(Some(hex_encode(sealed))),
                 idempotency_keys::answered_at.eq(Some(to_db_time(now))),
             ))
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .map_err(StoreError::Query)?;
         Ok(())
     }
+}
 
-    fn release_key(&self, digest: &str) -> Result<(), Error> {
-        let mut conn = self.conn()?;
-        diesel::delete(
-            idempotency_keys::table
-                .find(digest)
-                .filter(idempotency_keys::status.is_null()),
-        )
-        .execute(&mut conn)
-        .map_err(StoreError::Query)?;
-        Ok(())
+impl UnitOfWork for Store {
+    fn atomically(&self, work: &mut dyn FnMut() -> Result<(), Error>) -> Result<(), Error> {
+        self.unit_of_work(work)
     }
 }

@@ -20,7 +20,7 @@ impl MemberRepository for Store {
             .inner_join(tenants::table)
             .filter(tenant_members::token_hash.eq(token.to_hex()))
             .select((MemberRow::as_select(), TenantRow::as_select()))
-            .first::<(MemberRow, TenantRow)>(&mut conn)
+            .first::<(MemberRow, TenantRow)>(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         match found {
@@ -47,7 +47,7 @@ impl MemberRepository for Store {
         if let Some(after) = page.after {
             query = query.filter(tenant_members::id.gt(after.to_string()));
         }
-        let rows = query.load(&mut conn).map_err(StoreError::Query)?;
+        let rows = query.load(&mut *conn).map_err(StoreError::Query)?;
         let members = convert(rows, MemberRow::into_domain)?;
         Ok(Page::from_overfetch(members, page.limit, |m| m.id))
     }
@@ -58,7 +58,7 @@ impl MemberRepository for Store {
             .filter(tenant_members::tenant_id.eq(tenant.to_string()))
             .filter(tenant_members::id.eq(id.to_string()))
             .select(MemberRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         match row {
@@ -72,7 +72,7 @@ impl MemberRepository for Store {
         let mut conn = self.conn()?;
         match diesel::insert_into(tenant_members::table)
             .values(&row)
-            .execute(&mut conn)
+            .execute(&mut *conn)
         {
             Ok(_) => Ok(()),
             Err(e)
@@ -96,7 +96,7 @@ impl MemberRepository for Store {
             .filter(tenant_members::role.eq(Role::Owner.as_str()))
             .order((tenant_members::created_at.asc(), tenant_members::id.asc()))
             .select(MemberRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         Ok(row.map(MemberRow::into_domain).transpose()?)

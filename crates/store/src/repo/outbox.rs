@@ -138,7 +138,7 @@ impl OutboxRepository for Store {
             email_outbox::sent_at.eq(sent),
             email_outbox::updated_at.eq(now),
         ))
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .map_err(StoreError::Query)?;
         Ok(recorded == 1)
     }

@@ -70,7 +70,7 @@ impl SiteRepository for Store {
         if let Some(after) = page.after {
             query = query.filter(sites::id.gt(after.to_string()));
         }
-        let rows = query.load(&mut conn).map_err(StoreError::Query)?;
+        let rows = query.load(&mut *conn).map_err(StoreError::Query)?;
         let sites = convert(rows, SiteRow::into_domain)?;
         Ok(Page::from_overfetch(sites, page.limit, |s| s.id))
     }
@@ -81,7 +81,7 @@ impl SiteRepository for Store {
             .filter(sites::tenant_id.eq(tenant.to_string()))
             .filter(sites::id.eq(id.to_string()))
             .select(SiteRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         match row {
@@ -95,7 +95,7 @@ impl SiteRepository for Store {
         let row = sites::table
             .filter(sites::api_key_hash.eq(key.to_hex()))
             .select(SiteRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         Ok(row.map(SiteRow::into_domain).transpose()?)

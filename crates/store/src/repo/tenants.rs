@@ -47,7 +47,7 @@ impl TenantRepository for Store {
         let row = tenants::table
             .find(id.to_string())
             .select(TenantRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(crate::StoreError::Query)?;
         match row {

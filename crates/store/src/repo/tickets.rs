@@ -77,7 +77,7 @@ impl TicketRepository for Store {
             );
         }
         let rows: Vec<(TicketRow, DeliveryRow)> =
-            query.load(&mut conn).map_err(StoreError::Query)?;
+            query.load(&mut *conn).map_err(StoreError::Query)?;
         let tickets = convert(rows, |(ticket, delivery)| ticket.into_domain(delivery))?;
         Ok(Page::from_overfetch(tickets, page.limit, TicketCursor::of))
     }

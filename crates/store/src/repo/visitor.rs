@@ -146,7 +146,7 @@ impl VisitorRepository for Store {
                 TenantRow::as_select(),
                 Option::<WidgetRow>::as_select(),
             ))
-            .first::<(SiteRow, TenantRow, Option<WidgetRow>)>(&mut conn)
+            .first::<(SiteRow, TenantRow, Option<WidgetRow>)>(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         let Some((site, tenant, widget)) = row else {
@@ -181,7 +181,7 @@ impl VisitorRepository for Store {
                 sites::tenant_id,
                 sites::content_version,
             ))
-            .first::<(SessionRow, String, i64)>(&mut conn)
+            .first::<(SessionRow, String, i64)>(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         let Some((session, tenant_id, content_version)) = row else {
@@ -215,7 +215,7 @@ impl VisitorRepository for Store {
             .filter(sites::domain.eq(&host).or(sites::allow_subdomains.eq(true)))
             .select((sites::domain, sites::allow_subdomains))
             .distinct()
-            .load(&mut conn)
+            .load(&mut *conn)
             .map_err(StoreError::Query)?;
         Ok(rows.iter().any(|(domain, allow_subdomains)| {
             *domain == host
@@ -231,7 +231,7 @@ impl VisitorRepository for Store {
             .filter(content_items::status.eq(ContentStatus::Published.as_str()))
             .select(ContentRow::as_select())
             .order(content_items::id.asc())
-            .load(&mut conn)
+            .load(&mut *conn)
             .map_err(StoreError::Query)?;
         Ok(convert(rows, ContentRow::into_domain)?)
     }
@@ -254,7 +254,7 @@ impl VisitorRepository for Store {
             query = query.filter(chat_messages::id.gt(after.to_string()));
         }
         let rows: Vec<(MessageRow, Option<String>)> =
-            query.load(&mut conn).map_err(StoreError::Query)?;
+            query.load(&mut *conn).map_err(StoreError::Query)?;
         let entries = convert(rows, |(message, vote)| {
             Ok(TimelineEntry {
                 message: message.into_domain()?,

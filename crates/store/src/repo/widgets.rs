@@ -54,7 +54,7 @@ impl WidgetRepository for Store {
         let row = chat_widgets::table
             .filter(chat_widgets::site_id.eq(site.to_string()))
             .select(WidgetRow::as_select())
-            .first(&mut conn)
+            .first(&mut *conn)
             .optional()
             .map_err(StoreError::Query)?;
         Ok(row.map(WidgetRow::into_domain).transpose()?)

@@ -17,5 +17,6 @@ mod outbox;
 mod sites;
 mod tenants;
 mod tickets;
+mod units;
 mod visitor;
 mod widgets;
