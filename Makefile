@@ -11,7 +11,7 @@ export TEST_DATABASE_URL
 help:
 	@echo "make run    build, migrate the embedded SQLite database, seed the demo into it when empty, serve the API on 127.0.0.1:8080 and the demo page on http://localhost:8081/"
 	@echo "make test   every test (PostgreSQL ones against TEST_DATABASE_URL; CI=true makes a missing PostgreSQL fail)"
-	@echo "make bench  release-build and run every benchmark program (about 25 minutes; writes docs/benchmarks.md's figures)"
+	@echo "make bench  release-build and run every benchmark program (about 20 minutes; writes docs/benchmarks.md's figures)"
 	@echo "make bench-conversations  the Conversations list at a million sessions on PostgreSQL (TEST_DATABASE_URL; about 11 minutes)"
 	@echo "make bench-tickets  ticket creation while SMTP is slow, and a backlog's delivery once it is back (SQLite and PostgreSQL; about 3 minutes)"
 	@echo "make chaos  faults: SMTP down and SIGKILL during 1,000 tickets, PostgreSQL restarted under traffic, two replicas (own PostgreSQL cluster; about 4 minutes)"

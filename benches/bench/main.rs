@@ -33,7 +33,7 @@
 //! the other half, so the load generator does not take the server's CPU
 //! and each row shows how busy both sides were.
 //!
-//! Everything targets 127.0.0.1, takes about four minutes after the
+//! Everything targets 127.0.0.1, takes about three minutes after the
 //! build, and stops by itself. `make bench` runs it with the two other
 //! programs (benches/run-all.sh). Settings come from the environment: `BENCH_SECONDS` (5 per dashboard
 //! endpoint, at most 60), `BENCH_CONFIG_ROUNDS` (10 rounds of 1 s per SDK
