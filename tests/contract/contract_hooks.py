@@ -11,9 +11,13 @@
   an id that is gone. There, a well-formed key gets a suffix of its own, so
   each scenario makes what it follows; the generated phases send the keys
   as generated (and see replays).
+- A check, `foreign_ids_not_found`: a request naming an id of the second
+  tenant (its site, content, session, message, ticket or member, listed in
+  CONTRACT_FOREIGN_IDS) never succeeds; such ids are always 404.
 """
 
 import itertools
+import os
 import re
 from collections.abc import MutableMapping
 
@@ -49,3 +53,20 @@ def before_call(context, case, kwargs):
     unique = f"s{next(counter)}.{domain}"
     if HOST.match(domain) and len(unique) <= 253:
         body["domain"] = unique
+
+
+FOREIGN_IDS = frozenset(filter(None, os.environ.get("CONTRACT_FOREIGN_IDS", "").split(",")))
+
+
+@schemathesis.check
+def foreign_ids_not_found(ctx, response, case):
+    """Another tenant's ids are never found (a 2xx answer to one leaks it)."""
+    if not FOREIGN_IDS or response.status_code >= 300:
+        return None
+    named = {str(value) for value in (case.path_parameters or {}).values()} & FOREIGN_IDS
+    if named:
+        raise AssertionError(
+            f"{case.method} {case.formatted_path} answered {response.status_code} "
+            f"for another tenant's id {sorted(named)[0]}; it must be a 404"
+        )
+    return None
