@@ -100,11 +100,19 @@ impl ConfigView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenSessionBody {
-    /// The id the widget made up for this browser (1–200 characters).
+    /// The id the widget made up for this browser (1–200 characters, not
+    /// blank, no control characters).
     #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub anonymous_id: String,
-    /// The site's id for a signed-in visitor (1–200 characters).
+    /// The site's id for a signed-in visitor (1–200 characters, not blank,
+    /// no control characters).
     #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub external_id: Option<String>,
     /// Free-form traits (at most 50 keys, 8 KiB); `email` prefills tickets.
     #[schema(value_type = Option<Object>)]
@@ -134,8 +142,12 @@ pub struct SessionView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AskBody {
-    /// The question, 1–2000 characters.
+    /// The question, 1–2000 characters, not blank (no control characters
+    /// but tabs and line breaks).
     #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub content: String,
 }
 
@@ -256,11 +268,19 @@ pub struct OpenTicketBody {
     /// visitor's `email` trait (422 on `email` when there is neither).
     #[schema(max_length = 254, format = Email)]
     pub email: Option<String>,
-    /// One line, 1–200 characters.
+    /// One line, 1–200 characters, not blank (no control, line-breaking or
+    /// invisible formatting characters).
     #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*$"
+    )]
     pub subject: String,
-    /// The visitor's message, 1–5000 characters.
+    /// The visitor's message, 1–5000 characters, not blank (no control
+    /// characters but tabs and line breaks).
     #[schema(min_length = 1, max_length = 5000)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub body: String,
 }
 
