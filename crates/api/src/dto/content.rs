@@ -75,11 +75,17 @@ pub struct CreateContent {
     /// FLOW or TOOLTIP.
     #[schema(value_type = ContentKindSchema)]
     pub kind: String,
-    /// Name, 1–120 characters.
+    /// Name, 1–120 characters on one line, not blank (no control,
+    /// line-breaking or invisible formatting characters).
     #[schema(min_length = 1, max_length = 120)]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]*$"
+    )]
     pub name: String,
-    /// Description, ≤ 2000 characters.
+    /// Description, ≤ 2000 characters (no control characters but tabs and
+    /// line breaks).
     #[schema(max_length = 2000)]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
     /// DRAFT (default) or PUBLISHED.
     #[schema(value_type = Option<ContentStatusSchema>)]

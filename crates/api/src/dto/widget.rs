@@ -67,12 +67,17 @@ impl WidgetView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SaveWidget {
-    /// Greeting, 1–500 characters.
+    /// Greeting, 1–500 characters, not blank (no control characters but
+    /// tabs and line breaks).
     #[schema(min_length = 1, max_length = 500)]
+    #[schema(
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub welcome_message: String,
     /// Small print, ≤ 500 characters (`null` or blank: none).
     #[serde(default, deserialize_with = "named")]
     #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub disclaimer: Option<Option<String>>,
     /// Position on the page.
     #[schema(value_type = WidgetPositionSchema)]
@@ -84,11 +89,13 @@ pub struct SaveWidget {
     /// Extra system prompt, ≤ 2000 characters (`null` or blank: none).
     #[serde(default, deserialize_with = "named")]
     #[schema(value_type = Option<String>, max_length = 2000)]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub persona: Option<Option<String>>,
     /// Out-of-credits message, ≤ 500 characters (`null` or blank: the
     /// default message).
     #[serde(default, deserialize_with = "named")]
     #[schema(value_type = Option<String>, max_length = 500)]
+    #[schema(pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
     pub insufficient_credits_message: Option<Option<String>>,
     /// Questions per session, 1–1000 (`null`: the default, 20).
     #[serde(default, deserialize_with = "named_whole_number")]
