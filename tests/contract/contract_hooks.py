@@ -14,6 +14,9 @@
 - A check, `foreign_ids_not_found`: a request naming an id of the second
   tenant (its site, content, session, message, ticket or member, listed in
   CONTRACT_FOREIGN_IDS) never succeeds; such ids are always 404.
+- A check, `member_role_forbidden`: in the MEMBER run (CONTRACT_ROLE), every
+  change but a ticket's status is refused (MEMBER can read and change
+  ticket status, nothing else).
 """
 
 import itertools
@@ -68,5 +71,39 @@ def foreign_ids_not_found(ctx, response, case):
         raise AssertionError(
             f"{case.method} {case.formatted_path} answered {response.status_code} "
             f"for another tenant's id {sorted(named)[0]}; it must be a 404"
+        )
+    return None
+
+
+# Dashboard operations a MEMBER may not use (api.md: MEMBER can read and
+# change ticket status; MANAGER and stronger roles edit the rest).
+FORBIDDEN_FOR_MEMBER = frozenset(
+    {
+        "POST /api/v1/members",
+        "DELETE /api/v1/members/{memberId}",
+        "POST /api/v1/sites",
+        "PATCH /api/v1/sites/{siteId}",
+        "DELETE /api/v1/sites/{siteId}",
+        "POST /api/v1/sites/{siteId}/api-key",
+        "PUT /api/v1/sites/{siteId}/mapping",
+        "POST /api/v1/sites/{siteId}/identity-secret",
+        "PUT /api/v1/sites/{siteId}/widget",
+        "POST /api/v1/sites/{siteId}/widget/publish",
+        "POST /api/v1/sites/{siteId}/widget/pause",
+        "POST /api/v1/sites/{siteId}/content",
+        "PATCH /api/v1/sites/{siteId}/content/{contentId}",
+    }
+)
+
+
+@schemathesis.check
+def member_role_forbidden(ctx, response, case):
+    """A MEMBER's token never changes sites, widgets, content or members."""
+    if os.environ.get("CONTRACT_ROLE") != "MEMBER" or response.status_code >= 300:
+        return None
+    if case.operation.label in FORBIDDEN_FOR_MEMBER:
+        raise AssertionError(
+            f"{case.method} {case.formatted_path} answered {response.status_code} "
+            "to a MEMBER; it must be a 403"
         )
     return None
