@@ -7,12 +7,15 @@
 # port, seeds it (seed.py: an ENTERPRISE tenant with a member of each role,
 # a mapped site with a published widget and content, a visitor's session
 # with questions, votes and a ticket, spare sites and members, a second
-# tenant), then runs schemathesis twice, each with its schemathesis.toml
-# written by config.py from the seed:
-#   MEMBER  every dashboard operation with the weakest role's token (403s);
-#   OWNER   every operation: the owner's token on the dashboard, the seeded
-#           site key, Origin and session token on the SDK; its stateful
-#           phase runs on its own, for a fixed time.
+# tenant), then runs schemathesis three times, each with its
+# schemathesis.toml written by config.py from the seed, and the hooks and
+# checks of contract_hooks.py:
+#   MEMBER          every dashboard operation with the weakest role's token
+#                   (403s);
+#   OWNER           every operation: the owner's token on the dashboard, the
+#                   seeded site key, Origin and session token on the SDK;
+#   OWNER-stateful  the same credentials, the stateful phase alone, for a
+#                   fixed time.
 # Generated ids are mostly the seeded ones; the stateful phase follows the
 # document's links (a new site to its widget and content, a visitor's new
 # session to its questions, votes and ticket, a GET's ETag to If-Match).
