@@ -42,7 +42,9 @@
 //! (4 connections), `BENCH_WORKERS` (one per server core), `BENCH_PIN=0`
 //! (no pinning), `BENCH_WRK=0` (client threads, not wrk), `BENCH_ITEMS` (1000),
 //! `BENCH_STORE_CALLS` (4000 per variant), `BENCH_MATCHER_ITEMS` (10000),
-//! `BENCH_MATCHER_QUESTIONS` (300 per kind).
+//! `BENCH_MATCHER_QUESTIONS` (300 per kind), `BENCH_SECTIONS` (the
+//! sections to run, by the start of their names, comma-separated: `sdk`,
+//! `visitor`, `http`, `store`, `matcher`; all when unset).
 //!
 //! The code: the settings and the run order here; `seed` makes the data
 //! (`catalog` generates the libraries), `servers` starts the bare baseline
@@ -124,7 +126,20 @@ fn main() -> Result<()> {
         ("store", store::store),
         ("matcher", matcher::matcher),
     ];
+    let chosen = std::env::var("BENCH_SECTIONS").unwrap_or_default();
+    let chosen: Vec<String> = chosen
+        .split(',')
+        .map(|word| word.trim().to_ascii_lowercase())
+        .filter(|word| !word.is_empty())
+        .collect();
     for (name, section) in sections {
+        if !chosen.is_empty()
+            && !chosen
+                .iter()
+                .any(|word| name.to_ascii_lowercase().starts_with(word.as_str()))
+        {
+            continue;
+        }
         let began = Instant::now();
         section(&s)?;
         println!("({name} took {:.0} s)", began.elapsed().as_secs_f64());
