@@ -7,6 +7,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod metrics;
+pub mod request_log;
 pub mod routes;
 pub mod sdk;
 
@@ -17,7 +18,7 @@ use actix_cors::{Cors, CorsError};
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpMessage, HttpServer, ResponseError};
+use actix_web::{web, App, HttpServer, ResponseError};
 use chatdesk_domain::ids::SiteId;
 use chatdesk_domain::observability::Observability;
 use chatdesk_domain::ports::Readiness;
@@ -26,7 +27,6 @@ use chatdesk_domain::services::{
     TicketService, VisitorService, WidgetService,
 };
 use sdk::cache::SdkCaches;
-use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder, TracingLogger};
 
 pub use error::ApiError;
 pub use routes::openapi::ApiDoc;
@@ -106,23 +106,6 @@ fn cors_problems(res: ServiceResponse) -> ServiceResponse {
     }
 }
 
-/// The request span: the default HTTP fields plus the signed-in member,
-/// recorded by the `Member` extractor.
-struct RequestSpan;
-
-impl RootSpanBuilder for RequestSpan {
-    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
-        tracing_actix_web::root_span!(request, member_id = tracing::field::Empty)
-    }
-
-    fn on_request_end<B: actix_web::body::MessageBody>(
-        span: tracing::Span,
-        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
-    ) {
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
-    }
-}
-
 /// Registers every route; used by the server and by in-process tests.
 pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
     move |cfg| {
@@ -130,7 +113,17 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
         if let Some(observability) = &config.observability {
             cfg.app_data(web::Data::from(observability.clone()));
         }
-        cfg.service(routes::resource(
+        // The SDK scope first: the widget's calls are the busiest, and
+        // routing tries the services in this order (`/widget/{version}.js`
+        // is a regex).
+        cfg.service(
+            web::scope("/api/v1/sdk")
+                .app_data(web::PayloadConfig::new(sdk::SDK_BODY_LIMIT))
+                .app_data(extract::BodyLimit(sdk::SDK_BODY_LIMIT))
+                .wrap(actix_web::middleware::from_fn(sdk::cors::sdk_cors))
+                .configure(routes::sdk_routes),
+        )
+        .service(routes::resource(
             "/healthz",
             [(Method::GET, web::to(routes::health::healthz))],
         ))
@@ -160,13 +153,6 @@ pub fn configure(config: &ApiConfig) -> impl FnOnce(&mut web::ServiceConfig) + '
                 (Method::HEAD, web::to(routes::widget_script::versioned)),
             ],
         ))
-        .service(
-            web::scope("/api/v1/sdk")
-                .app_data(web::PayloadConfig::new(sdk::SDK_BODY_LIMIT))
-                .app_data(extract::BodyLimit(sdk::SDK_BODY_LIMIT))
-                .wrap(actix_web::middleware::from_fn(sdk::cors::sdk_cors))
-                .configure(routes::sdk_routes),
-        )
         .service(
             web::scope("/api/v1")
                 .wrap_fn(|req, srv| {
@@ -307,29 +293,9 @@ pub fn serve(
             .app_data(body_timeout)
             .configure(configure(&config))
             .wrap_fn(move |req, srv| tracked.track(req, srv))
-            // Runs inside the request span: returns the request id and logs
-            // one line per request.
-            .wrap_fn(|req, srv| {
-                let id = req.extensions().get::<RequestId>().copied();
-                let started = std::time::Instant::now();
-                let fut = srv.call(req);
-                async move {
-                    let mut res = fut.await?;
-                    if let Some(value) =
-                        id.and_then(|id| HeaderValue::from_str(&id.to_string()).ok())
-                    {
-                        res.headers_mut()
-                            .insert(header::HeaderName::from_static("x-request-id"), value);
-                    }
-                    tracing::info!(
-                        status = res.status().as_u16(),
-                        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                        "request handled"
-                    );
-                    Ok(res)
-                }
-            })
-            .wrap(TracingLogger::<RequestSpan>::new())
+            // Outermost: the request id, the span the rest runs in, and one
+            // log line per request.
+            .wrap_fn(request_log::observe)
     })
     // Without TCP_NODELAY the last small write of a streamed body (a
     // conversation's detail or export) waits for the client's delayed ACK,
