@@ -9,7 +9,10 @@
 //! - The database pool and the email outbox, read at scrape time through the
 //!   domain's [`Observability`] port, when the server was given one.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
@@ -17,7 +20,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
 use chatdesk_domain::observability::{Observability, PoolStats};
 use prometheus::proto::{self, MetricFamily, MetricType};
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 use crate::error::ApiError;
 
@@ -33,12 +38,51 @@ const LATENCY_BUCKETS: [f64; 14] = [
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    durations: HistogramVec,
+    recorder: Arc<Recorder>,
     /// The last outbox depth read and when: scrapes within
     /// [`OUTBOX_DEPTH_MAX_AGE`] reuse it, so however often `/metrics` is
     /// called, the database counts the outbox at most once per interval.
     outbox_depth: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+/// A request's labels: method, status and route pattern.
+type Labels = (&'static str, u16, Cow<'static, str>);
+
+/// Records requests: the metric vectors, and the children each label set
+/// resolved to, so a request costs one lookup of its labels instead of a
+/// hash of them per metric.
+#[derive(Debug)]
+struct Recorder {
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    children: RwLock<HashMap<Labels, (IntCounter, Histogram)>>,
+}
+
+impl Recorder {
+    fn record(&self, labels: Labels, seconds: f64) {
+        let found = self
+            .children
+            .read()
+            .ok()
+            .and_then(|children| children.get(&labels).cloned());
+        let (count, duration) = match found {
+            Some(children) => children,
+            None => {
+                let status = labels.1.to_string();
+                let values = [labels.0, labels.2.as_ref(), status.as_str()];
+                let children = (
+                    self.requests.with_label_values(&values),
+                    self.durations.with_label_values(&values),
+                );
+                if let Ok(mut cache) = self.children.write() {
+                    cache.insert(labels, children.clone());
+                }
+                children
+            }
+        };
+        count.inc();
+        duration.observe(seconds);
+    }
 }
 
 /// How long a read outbox depth is reused.
@@ -70,8 +114,11 @@ impl Metrics {
         Ok(Metrics {
             outbox_depth: std::sync::Mutex::new(None),
             registry,
-            requests,
-            durations,
+            recorder: Arc::new(Recorder {
+                requests,
+                durations,
+                children: RwLock::new(HashMap::new()),
+            }),
         })
     }
 
@@ -102,8 +149,7 @@ impl Metrics {
     {
         let method = method_label(req.method());
         let started = Instant::now();
-        let requests = self.requests.clone();
-        let durations = self.durations.clone();
+        let recorder = self.recorder.clone();
         let response = srv.call(req);
         async move {
             let response = response.await;
@@ -113,12 +159,11 @@ impl Metrics {
                 Ok(res) => (res.request().match_pattern(), res.status()),
                 Err(error) => (None, error.as_response_error().status_code()),
             };
-            let route = route.as_deref().unwrap_or(UNMATCHED_ROUTE);
-            let labels = [method, route, status.as_str()];
-            requests.with_label_values(&labels).inc();
-            durations
-                .with_label_values(&labels)
-                .observe(started.elapsed().as_secs_f64());
+            let route = route.map_or(Cow::Borrowed(UNMATCHED_ROUTE), Cow::Owned);
+            recorder.record(
+                (method, status.as_u16(), route),
+                started.elapsed().as_secs_f64(),
+            );
             response
         }
     }
