@@ -157,6 +157,8 @@ fn openapi_document_names_every_operation_once_and_declares_its_security() {
                 "/metrics",
                 "/api/v1/openapi.json",
                 "/api/docs/",
+                "/widget.js",
+                "/widget/{version}.js",
             ];
             assert_eq!(
                 security.is_empty(),
