@@ -29,6 +29,8 @@ const FAULT_WINDOW: Duration = Duration::from_secs(2);
 struct Visit {
     ticket: std::result::Result<String, String>,
     tries: Tries,
+    /// Of them, the ticket step's requests without an answer or with a 5xx.
+    ticket_failed: usize,
     replayed: bool,
     ticket_latency: Duration,
 }
@@ -39,6 +41,7 @@ fn visit(widget: &Widget<'_>, n: usize, run: &str) -> Visit {
     let fail = |what: String, tries: Tries| Visit {
         ticket: Err(what),
         tries,
+        ticket_failed: 0,
         replayed: false,
         ticket_latency: Duration::ZERO,
     };
@@ -65,11 +68,14 @@ fn visit(widget: &Widget<'_>, n: usize, run: &str) -> Visit {
     }
     let key = format!("ticket-{run}-{n}");
     let started = Instant::now();
+    let before = tries.failed;
     let opened = retried(deadline, &mut tries, || widget.ticket(&session, &key, n));
+    let ticket_failed = tries.failed - before;
     match opened.text("/id").filter(|_| opened.status == Some(201)) {
         Some(id) => Visit {
             ticket: Ok(id),
             tries,
+            ticket_failed,
             replayed: opened.replayed,
             ticket_latency: started.elapsed(),
         },
@@ -239,6 +245,8 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
         in_use: acc.in_use + v.tries.in_use,
     });
     let replayed = visits.iter().filter(|(_, v)| v.replayed).count();
+    let cut_tickets = visits.iter().map(|(_, v)| v.ticket_failed).sum::<usize>();
+    let cut_visitors = visits.iter().filter(|(_, v)| v.ticket_failed > 0).count();
     let latencies = Latencies(visits.iter().map(|(_, v)| v.ticket_latency).collect());
     println!(
         "clients: {} of {} tickets acknowledged (201) by {:.1} s; {} requests, {} without an \
@@ -253,6 +261,10 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
         replayed,
         latencies.ms(50.0),
         latencies.max().as_secs_f64()
+    );
+    println!(
+        "ticket requests without an answer or with a 5xx, sent again with their key: {cut_tickets} \
+         (of {cut_visitors} visitors)"
     );
     for f in failed.iter().take(10) {
         println!("  not acknowledged: {f}");
