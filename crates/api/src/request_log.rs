@@ -18,7 +18,7 @@ use std::time::Instant;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{StatusCode, Version};
-use actix_web::{HttpMessage, ResponseError};
+use actix_web::ResponseError;
 use tracing::field::Empty;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -26,7 +26,7 @@ use uuid::Uuid;
 /// The header carrying the request's id.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-/// A request's id, in the request's extensions for the routes' use.
+/// A request's id, as `X-Request-Id` gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestId(Uuid);
 
@@ -146,7 +146,6 @@ where
     B: 'static,
 {
     let id = RequestId::next();
-    req.extensions_mut().insert(id);
     let span = request_span(&req, id);
     let started = Instant::now();
     let response = span.in_scope(|| srv.call(req));

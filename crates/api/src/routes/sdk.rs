@@ -34,7 +34,10 @@ use crate::sdk::Sdk;
 pub async fn config(sdk: Sdk) -> Result<HttpResponse, ApiError> {
     let gate = sdk.gate().await?;
     Ok(HttpResponse::Ok()
-        .content_type("application/json")
+        .insert_header((
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        ))
         .body(gate.config_body.clone()))
 }
 

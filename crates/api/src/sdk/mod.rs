@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod cors;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
@@ -43,10 +44,19 @@ pub struct Sdk {
 /// A header's value, trimmed; `None` when absent or blank. Bytes that are
 /// not UTF-8 are kept as replacement characters, so such a key, token or
 /// origin is simply one that matches nothing (never taken as absent).
-fn header_value(req: &HttpRequest, name: &str) -> Option<String> {
+/// Borrowed from the request unless it had to be repaired.
+fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Option<Cow<'a, str>> {
     let value = req.headers().get(name)?;
-    let text = String::from_utf8_lossy(value.as_bytes()).trim().to_string();
+    let text = match String::from_utf8_lossy(value.as_bytes()) {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_string()),
+    };
     (!text.is_empty()).then_some(text)
+}
+
+/// [`header_text`], owned.
+fn header_value(req: &HttpRequest, name: &str) -> Option<String> {
+    header_text(req, name).map(Cow::into_owned)
 }
 
 impl FromRequest for Sdk {
@@ -70,10 +80,10 @@ impl Sdk {
             .app_data::<web::Data<SdkCaches>>()
             .ok_or_else(|| state("SdkCaches"))?
             .clone();
-        let key = header_value(req, SITE_KEY_HEADER)
+        let key = header_text(req, SITE_KEY_HEADER)
             .map(|k| SecretHash::of(&k))
             .ok_or(Error::MissingCredentials)?;
-        let origin = header_value(req, header::ORIGIN.as_str());
+        let origin = header_text(req, header::ORIGIN.as_str());
         let cached = match caches.key(&key) {
             Some(Cached::Known(gate)) => {
                 gate.gate.admits_origin(origin.as_deref())?;
@@ -84,7 +94,8 @@ impl Sdk {
         };
         Ok(Sdk {
             key,
-            origin,
+            // Kept for a load only: a cached gate has checked it.
+            origin: origin.filter(|_| cached.is_none()).map(Cow::into_owned),
             session_token: header_value(req, SESSION_HEADER),
             cached,
             service,
