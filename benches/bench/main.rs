@@ -1,6 +1,8 @@
 //! `make bench` (`cargo bench --bench bench`): what chatdesk costs, as
 //! ratios to baselines measured in the same run.
 //!
+//! - Widget script: `GET /widget.js` as a browser downloads it, its
+//!   gzipped size against the 15 KiB budget, and its revalidation.
 //! - SDK config: `GET /api/v1/sdk/chat/config` from the warm per-key
 //!   cache, with and without the site's `Origin`, against a bare actix-web
 //!   server (the same worker count) and chatdesk's `/healthz`, taking turns
@@ -43,8 +45,8 @@
 //! (no pinning), `BENCH_WRK=0` (client threads, not wrk), `BENCH_ITEMS` (1000),
 //! `BENCH_STORE_CALLS` (4000 per variant), `BENCH_MATCHER_ITEMS` (10000),
 //! `BENCH_MATCHER_QUESTIONS` (300 per kind), `BENCH_SECTIONS` (the
-//! sections to run, by the start of their names, comma-separated: `sdk`,
-//! `visitor`, `http`, `store`, `matcher`; all when unset).
+//! sections to run, by the start of their names, comma-separated:
+//! `widget`, `sdk`, `visitor`, `http`, `store`, `matcher`; all when unset).
 //!
 //! The code: the settings and the run order here; `seed` makes the data
 //! (`catalog` generates the libraries), `servers` starts the bare baseline
@@ -62,6 +64,7 @@ mod serve;
 mod servers;
 mod store;
 mod visitor;
+mod widget;
 
 use std::error::Error;
 use std::thread;
@@ -119,7 +122,8 @@ fn main() -> Result<()> {
     println!();
 
     let started = Instant::now();
-    let sections: [(&str, Section); 5] = [
+    let sections: [(&str, Section); 6] = [
+        ("widget script", widget::widget),
         ("SDK config", sdk::config),
         ("visitor mix", visitor::visitor),
         ("HTTP", http::http),
