@@ -20,21 +20,27 @@ help:
 
 # libpq is built with TLS (pq-sys `bundled`), which needs OpenSSL's headers
 # and pkg-config: installed from Debian when missing, else nothing is done.
+# Installs those of the Debian packages $(1) that are missing (through sudo
+# unless root); elsewhere says $(2).
+define debian_install
+@if command -v dpkg-query >/dev/null 2>&1; then \
+  missing=$$(for p in $(1); do \
+    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+  if [ -n "$$missing" ]; then \
+    sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+    echo "installing $$missing from Debian"; \
+    $$sudo apt-get update -qq && \
+    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+  fi; \
+else \
+  echo "$(2)"; \
+fi
+endef
+
 SYSTEM_PACKAGES := libssl-dev pkg-config
 .PHONY: system-deps
 system-deps:
-	@if command -v dpkg-query >/dev/null 2>&1; then \
-	  missing=$$(for p in $(SYSTEM_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	  if [ -n "$$missing" ]; then \
-	    sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	    echo "installing $$missing from Debian"; \
-	    $$sudo apt-get update -qq && \
-	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  fi; \
-	else \
-	  echo "not Debian: make sure OpenSSL's headers ($(SYSTEM_PACKAGES)) are installed"; \
-	fi
+	$(call debian_install,$(SYSTEM_PACKAGES),not Debian: make sure OpenSSL's headers ($(SYSTEM_PACKAGES)) are installed)
 
 build: system-deps
 	$(CARGO) build --bin chatdesk
@@ -72,15 +78,7 @@ endif
 BENCH_PACKAGES := wrk
 .PHONY: bench-deps
 bench-deps:
-	@if command -v wrk >/dev/null 2>&1; then :; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-	  sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	  echo "installing $(BENCH_PACKAGES) from Debian"; \
-	  $$sudo apt-get update -qq && \
-	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BENCH_PACKAGES); \
-	else \
-	  echo "no wrk and not Debian: the bench drives HTTP with its own client threads"; \
-	fi
+	$(call debian_install,$(BENCH_PACKAGES),no wrk and not Debian: the bench drives HTTP with its own client threads)
 
 bench: system-deps bench-deps
 	CARGO="$(CARGO)" benches/run-all.sh
@@ -126,19 +124,9 @@ test-openapi-client:
 # installed when missing; nothing downloads a browser.
 BROWSER_PACKAGES := chromium fonts-dejavu-core
 browser-deps:
-	@if [ -n "$$CHROMIUM" ] && [ -x "$$CHROMIUM" ]; then exit 0; fi; \
-	if command -v dpkg-query >/dev/null 2>&1; then \
-	  missing=$$(for p in $(BROWSER_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	  if [ -n "$$missing" ]; then \
-	    sudo=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
-	    echo "installing $$missing from Debian"; \
-	    $$sudo apt-get update -qq && \
-	    $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  fi; \
-	else \
-	  echo "not Debian: install Chromium and set CHROMIUM to its path"; \
-	fi
+ifeq ($(wildcard $(CHROMIUM)),)
+	$(call debian_install,$(BROWSER_PACKAGES),not Debian: install Chromium and set CHROMIUM to its path)
+endif
 
 test-browser: system-deps browser-deps
 	$(CARGO) build --bin chatdesk
