@@ -18,6 +18,9 @@ use crate::server::Server;
 use crate::visitor::{Session, Widget};
 use crate::{verdict, Result, Settings};
 
+/// A probe of `/readyz` or `/api/v1/me`: sent, answered, which, status.
+type Probe = (Instant, Instant, &'static str, Option<u16>);
+
 /// Serving again within this long of the database's return.
 const RECOVERY: Duration = Duration::from_secs(5);
 
@@ -92,7 +95,8 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
 
     let seen: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
     let acked: Mutex<Acknowledged> = Mutex::new(Acknowledged::default());
-    let probes: Mutex<Vec<(Instant, &'static str, Option<u16>)>> = Mutex::new(Vec::new());
+    // Each probe: when it was sent, when it was answered, what, its status.
+    let probes: Mutex<Vec<Probe>> = Mutex::new(Vec::new());
     let stop = AtomicBool::new(false);
     let outage_began: Mutex<Option<Instant>> = Mutex::new(None);
     let record = |kind: &'static str, at: Instant, reply: &Reply| {
@@ -243,7 +247,13 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
             scope.spawn(move || {
                 let agent = agent(Duration::from_secs(30));
                 while !stop.load(Ordering::Acquire) {
+                    // Each probe is stamped when it was sent: a /readyz
+                    // answered 200 just before the stop is not counted in
+                    // the outage because /me then waited there.
+                    let ready_sent = Instant::now();
                     let ready = call(&agent, "GET", &format!("{base}/readyz"), &[], None);
+                    let me_sent = Instant::now();
+                    let ready_answered = me_sent;
                     let me = call(
                         &agent,
                         "GET",
@@ -251,10 +261,10 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
                         &[("Authorization", auth.as_str())],
                         None,
                     );
+                    let me_answered = Instant::now();
                     if let Ok(mut p) = probes.lock() {
-                        let now = Instant::now();
-                        p.push((now, "readyz", ready.status));
-                        p.push((now, "me", me.status));
+                        p.push((ready_sent, ready_answered, "readyz", ready.status));
+                        p.push((me_sent, me_answered, "me", me.status));
                     }
                     thread::sleep(Duration::from_millis(50));
                 }
@@ -360,26 +370,29 @@ pub(crate) fn run(s: &Settings) -> Result<bool> {
     let first_after = |what: &str, ok: bool| {
         probes
             .iter()
-            .find(|(at, kind, status)| {
+            .find(|(at, _, kind, status)| {
                 *at >= back_at && *kind == what && (status == &Some(200)) == ok
             })
-            .map(|(at, _, _)| at.duration_since(back_at))
+            .map(|(at, _, _, _)| at.duration_since(back_at))
     };
     let serving = first_after("me", true);
     let ready = first_after("readyz", true);
+    // A /readyz within the outage: sent after the stop and answered
+    // before PostgreSQL was back.
+    let within = |sent: &Instant, answered: &Instant| *sent > stopped_at && *answered < back_at;
     let ready_down = probes
         .iter()
-        .filter(|(at, kind, _)| *at > stopped_at && *at < back_at && *kind == "readyz")
-        .all(|(_, _, status)| *status == Some(503));
-    let ready_seen_down = probes.iter().any(|(at, kind, status)| {
-        *at > stopped_at && *at < back_at && *kind == "readyz" && *status == Some(503)
+        .filter(|(sent, answered, kind, _)| within(sent, answered) && *kind == "readyz")
+        .all(|(_, _, _, status)| *status == Some(503));
+    let ready_seen_down = probes.iter().any(|(sent, answered, kind, status)| {
+        within(sent, answered) && *kind == "readyz" && *status == Some(503)
     });
     // Steady after it: every probe 200 from then on.
     let steady = serving.is_some_and(|after| {
         probes
             .iter()
-            .filter(|(at, _, _)| *at > back_at + after + Duration::from_millis(500))
-            .all(|(_, _, status)| *status == Some(200))
+            .filter(|(at, _, _, _)| *at > back_at + after + Duration::from_millis(500))
+            .all(|(_, _, _, status)| *status == Some(200))
     });
     println!(
         "recovery: /api/v1/me 200 again {} after PostgreSQL accepted connections, /readyz 200 {} \
