@@ -20,6 +20,17 @@ use chatdesk_store::Store;
 
 pub use config::Config;
 
+/// A domain error for the command line, with the fields it names.
+pub fn describe_error(err: &chatdesk_domain::Error) -> String {
+    let fields = err.field_errors();
+    if fields.is_empty() {
+        err.to_string()
+    } else {
+        let list: Vec<String> = fields.iter().map(ToString::to_string).collect();
+        format!("{err}: {}", list.join("; "))
+    }
+}
+
 /// Opens the database and runs pending migrations, logging what ran.
 pub fn open_store(config: &Config) -> Result<Store, String> {
     let url = chatdesk_domain::secret::redact_url(&config.database_url);

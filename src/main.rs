@@ -291,30 +291,22 @@ fn tenant(config: &Config, command: TenantCommand) -> Result<(), String> {
         } => {
             let created = app
                 .create_tenant(&name, plan, &owner_email)
-                .map_err(describe)?;
+                .map_err(|e| chatdesk::describe_error(&e))?;
             json!({
                 "tenantId": created.tenant.id,
                 "ownerMemberId": created.owner.id,
                 "token": created.token,
             })
         }
-        TenantCommand::SetPlan { tenant_id, plan } => {
-            tenant_json(&app.set_plan(tenant_id, plan).map_err(describe)?)
-        }
-        TenantCommand::AddCredits { tenant_id, credits } => {
-            tenant_json(&app.add_credits(tenant_id, credits).map_err(describe)?)
-        }
+        TenantCommand::SetPlan { tenant_id, plan } => tenant_json(
+            &app.set_plan(tenant_id, plan)
+                .map_err(|e| chatdesk::describe_error(&e))?,
+        ),
+        TenantCommand::AddCredits { tenant_id, credits } => tenant_json(
+            &app.add_credits(tenant_id, credits)
+                .map_err(|e| chatdesk::describe_error(&e))?,
+        ),
     };
     println!("{output}");
     Ok(())
-}
-
-fn describe(err: chatdesk_domain::Error) -> String {
-    let fields = err.field_errors();
-    if fields.is_empty() {
-        err.to_string()
-    } else {
-        let list: Vec<String> = fields.iter().map(ToString::to_string).collect();
-        format!("{err}: {}", list.join("; "))
-    }
 }

@@ -180,10 +180,15 @@ pub fn prepare(config: &Config) -> Result<Prepared, String> {
     match tenants.as_slice() {
         [] => seed(&services)
             .map(Prepared::Ready)
-            .map_err(|e| format!("cannot seed the demo: {}", describe(&e))),
+            .map_err(|e| format!("cannot seed the demo: {}", crate::describe_error(&e))),
         [only] if is_demo(&operator, only)? => reissue(&operator, &services, only.clone())
             .map(Prepared::Ready)
-            .map_err(|e| format!("cannot issue the demo's credentials: {}", describe(&e))),
+            .map_err(|e| {
+                format!(
+                    "cannot issue the demo's credentials: {}",
+                    crate::describe_error(&e)
+                )
+            }),
         _ => Ok(Prepared::Untouched {
             tenants_seen: tenants.len(),
         }),
@@ -199,17 +204,6 @@ fn is_demo(operator: &OperatorService, tenant: &Tenant) -> Result<bool, String> 
         .owner(tenant.id)
         .map_err(|e| format!("cannot read the demo tenant's owner: {e}"))?;
     Ok(owner.is_some_and(|o| o.email.as_str() == OWNER_EMAIL))
-}
-
-/// An error with the fields it names.
-fn describe(err: &Error) -> String {
-    let fields = err.field_errors();
-    if fields.is_empty() {
-        err.to_string()
-    } else {
-        let list: Vec<String> = fields.iter().map(ToString::to_string).collect();
-        format!("{err}: {}", list.join("; "))
-    }
 }
 
 fn all() -> PageRequest<SiteId> {
