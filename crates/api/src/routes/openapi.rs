@@ -15,6 +15,27 @@ use crate::routes::{
     content, conversations, health, me, members, sdk, sites, tickets, widget, widget_script,
 };
 
+/// Every GET, POST, PUT, PATCH and DELETE operation of the document, with
+/// its path.
+fn operations_mut(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = (&str, &mut utoipa::openapi::path::Operation)> {
+    openapi.paths.paths.iter_mut().flat_map(|(path, item)| {
+        let utoipa::openapi::path::PathItem {
+            get,
+            post,
+            put,
+            patch,
+            delete,
+            ..
+        } = item;
+        [get, post, put, patch, delete]
+            .into_iter()
+            .flatten()
+            .map(move |op| (path.as_str(), op))
+    })
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -125,57 +146,49 @@ fn database_unavailable() -> Response {
 
 impl Modify for CommonProblems {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for (path, op) in operations_mut(openapi) {
             let body_limit = if path.starts_with("/api/v1/sdk/") {
                 "`PAYLOAD_TOO_LARGE`: the body is over 64 KiB"
             } else {
                 "`PAYLOAD_TOO_LARGE`: the body is over 256 KiB"
             };
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
-                    add_problem(
-                        op,
-                        "401",
-                        "`MISSING_CREDENTIALS` or `INVALID_CREDENTIALS`: no valid credentials (member token or site key)",
-                    );
-                    op.responses
-                        .responses
-                        .entry("503".to_string())
-                        .or_insert_with(|| database_unavailable().into());
-                }
-                let has_query = op.parameters.as_ref().is_some_and(|params| {
-                    params.iter().any(|p| p.parameter_in == ParameterIn::Query)
-                });
-                if op.request_body.is_some() {
-                    add_problem(op, "400", "`MALFORMED_JSON`: the body is not JSON");
-                    add_problem(op, "413", body_limit);
-                    add_problem(
-                        op,
-                        "408",
-                        "`REQUEST_TIMEOUT`: the body did not arrive in time",
-                    );
-                    add_problem(
-                        op,
-                        "415",
-                        "`UNSUPPORTED_MEDIA_TYPE`: the body is not application/json",
-                    );
-                } else if has_query {
-                    add_problem(op, "400", "`MALFORMED_QUERY`: the query cannot be read");
-                }
-                if op.request_body.is_some() || has_query {
-                    add_problem(
-                        op,
-                        "422",
-                        "`VALIDATION_FAILED`: the fields named in `errors` are invalid",
-                    );
-                }
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add_problem(
+                    op,
+                    "401",
+                    "`MISSING_CREDENTIALS` or `INVALID_CREDENTIALS`: no valid credentials (member token or site key)",
+                );
+                op.responses
+                    .responses
+                    .entry("503".to_string())
+                    .or_insert_with(|| database_unavailable().into());
+            }
+            let has_query = op
+                .parameters
+                .as_ref()
+                .is_some_and(|params| params.iter().any(|p| p.parameter_in == ParameterIn::Query));
+            if op.request_body.is_some() {
+                add_problem(op, "400", "`MALFORMED_JSON`: the body is not JSON");
+                add_problem(op, "413", body_limit);
+                add_problem(
+                    op,
+                    "408",
+                    "`REQUEST_TIMEOUT`: the body did not arrive in time",
+                );
+                add_problem(
+                    op,
+                    "415",
+                    "`UNSUPPORTED_MEDIA_TYPE`: the body is not application/json",
+                );
+            } else if has_query {
+                add_problem(op, "400", "`MALFORMED_QUERY`: the query cannot be read");
+            }
+            if op.request_body.is_some() || has_query {
+                add_problem(
+                    op,
+                    "422",
+                    "`VALIDATION_FAILED`: the fields named in `errors` are invalid",
+                );
             }
         }
     }
@@ -190,57 +203,48 @@ struct RequestHeaders;
 
 impl Modify for RequestHeaders {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for (path, item) in openapi.paths.paths.iter_mut() {
+        for (path, op) in operations_mut(openapi) {
             let sdk = path.starts_with("/api/v1/sdk/");
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                let parameters = op.parameters.get_or_insert_with(Vec::new);
-                for parameter in parameters.iter_mut() {
-                    if parameter.parameter_in == ParameterIn::Header
-                        && parameter.name == "Idempotency-Key"
-                    {
-                        parameter.schema = Some(
-                            ObjectBuilder::new()
-                                .schema_type(Type::String)
-                                .min_length(Some(1))
-                                .max_length(Some(255))
-                                .pattern(Some("^[!-~]+$"))
-                                .into(),
-                        );
-                    }
-                }
-                if !sdk {
-                    continue;
-                }
-                if !parameters
-                    .iter()
-                    .any(|p| p.parameter_in == ParameterIn::Header && p.name == "Origin")
+            let parameters = op.parameters.get_or_insert_with(Vec::new);
+            for parameter in parameters.iter_mut() {
+                if parameter.parameter_in == ParameterIn::Header
+                    && parameter.name == "Idempotency-Key"
                 {
-                    parameters.push(
-                        ParameterBuilder::new()
-                            .name("Origin")
-                            .parameter_in(ParameterIn::Header)
-                            .required(Required::False)
-                            .description(Some(
-                                "Sent by browsers: must be the site's domain (or a subdomain \
-                                 when the site allows them), else 403 `ORIGIN_NOT_ALLOWED`",
-                            ))
-                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
-                            .build(),
+                    parameter.schema = Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255))
+                            .pattern(Some("^[!-~]+$"))
+                            .into(),
                     );
                 }
-                add_problem(
-                    op,
-                    "403",
-                    "`ORIGIN_NOT_ALLOWED`: the page is not on the site's domain",
+            }
+            if !sdk {
+                continue;
+            }
+            if !parameters
+                .iter()
+                .any(|p| p.parameter_in == ParameterIn::Header && p.name == "Origin")
+            {
+                parameters.push(
+                    ParameterBuilder::new()
+                        .name("Origin")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "Sent by browsers: must be the site's domain (or a subdomain \
+                             when the site allows them), else 403 `ORIGIN_NOT_ALLOWED`",
+                        ))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
                 );
             }
+            add_problem(
+                op,
+                "403",
+                "`ORIGIN_NOT_ALLOWED`: the page is not on the site's domain",
+            );
         }
     }
 }
@@ -632,33 +636,24 @@ const LINKS: &[LinkRow] = &[
 
 impl Modify for Links {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
-            let ops = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for op in ops.into_iter().flatten() {
-                let Some(id) = op.operation_id.clone() else {
+        for (_, op) in operations_mut(openapi) {
+            let Some(id) = op.operation_id.clone() else {
+                continue;
+            };
+            for (source, status, name, target, parameters) in LINKS {
+                if *source != id {
+                    continue;
+                }
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
                     continue;
                 };
-                for (source, status, name, target, parameters) in LINKS {
-                    if *source != id {
-                        continue;
-                    }
-                    let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
-                        continue;
-                    };
-                    let link = parameters
-                        .iter()
-                        .fold(LinkBuilder::new().operation_id(*target), |link, (p, e)| {
-                            link.parameter(*p, *e)
-                        })
-                        .build();
-                    response.links.insert((*name).to_string(), RefOr::T(link));
-                }
+                let link = parameters
+                    .iter()
+                    .fold(LinkBuilder::new().operation_id(*target), |link, (p, e)| {
+                        link.parameter(*p, *e)
+                    })
+                    .build();
+                response.links.insert((*name).to_string(), RefOr::T(link));
             }
         }
     }
